@@ -1,0 +1,3 @@
+from evreid.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The ``evreid`` command line.
+
+Each subcommand lives in ``evreid.commands.<name>`` and exposes ``HELP`` (one
+line), ``add_arguments(parser)`` and ``run(args) -> int``. Command modules are
+imported only when their command runs, so ``evreid --help`` stays fast and a
+command's heavy imports (torch, OpenCV) are paid only by that command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from evreid import __version__
+from evreid.errors import EvreidError
+
+# name -> (module, one-line help). Order is the order of `evreid --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "datasets": ("evreid.commands.datasets",
+                 "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
+    "evaluate": ("evreid.commands.evaluate",
+                 "CMC / mAP / mINP from saved features or a distance matrix"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evreid",
+        description="Event-guided video person re-identification (SDCL, CVPR 2023): "
+                    "event simulation, datasets, training and evaluation.",
+    )
+    parser.add_argument("--version", action="version", version=f"evreid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text,
+                                 description=getattr(module, "__doc__", None) or help_text,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except EvreidError as exc:
+        print(f"evreid {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"evreid {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""Configuration: defaults, YAML files with ``_BASE_`` inheritance, KEY VALUE overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from evreid.config.defaults import get_cfg
+from evreid.config.node import CfgNode, load_yaml_with_base
+from evreid.utils import atomic_write_text
+
+__all__ = ["CfgNode", "get_cfg", "load_config", "save_config", "config_hash",
+           "load_yaml_with_base"]
+
+
+def load_config(config_file: str | os.PathLike | None = None,
+                opts: Iterable[str] = ()) -> CfgNode:
+    """Defaults, then ``config_file`` (if any), then ``KEY VALUE`` overrides."""
+    cfg = get_cfg()
+    if config_file:
+        cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+def save_config(cfg: CfgNode, output_dir: str | os.PathLike,
+                name: str = "config.yaml") -> Path:
+    """Write the resolved config into a run folder (atomically)."""
+    path = Path(output_dir) / name
+    atomic_write_text(path, cfg.dump())
+    return path
+
+
+def config_hash(cfg: CfgNode) -> str:
+    """A short stable hash of the resolved config, for result tables and caches."""
+    return hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest()[:12]

@@ -1,0 +1,100 @@
+"""Every configuration key with its default (paper settings where the paper gives one).
+
+Sections: DATASETS, INPUT, EVENTS, DATALOADER, MODEL, SOLVER, TEST, plus
+OUTPUT_DIR and SEED. A key that is not here cannot be set from a file or the
+command line.
+"""
+
+from __future__ import annotations
+
+from evreid.config.node import CfgNode
+
+
+def _defaults() -> dict:
+    return {
+        "DATASETS": {
+            # mars | ilidsvid | prid2011 | synthetic, or the *_event variants
+            "NAME": "synthetic",
+            "ROOT_DIR": "data",
+            # for 10-split datasets (PRID-2011, iLIDS-VID, synthetic)
+            "SPLIT_ID": 0,
+            # MARS only: standard (gallery = test minus queries) | mars_official
+            "PROTOCOL": "standard",
+            # PRID-2011: drop tracklets shorter than this many frames (0 = keep all)
+            "MIN_SEQ_LEN": 0,
+        },
+        "INPUT": {
+            "SIZE_TRAIN": [256, 128],
+            "SIZE_TEST": [256, 128],
+            "SEQ_LEN": 8,
+            "PROB_FLIP": 0.5,
+            "PADDING": 10,
+            "RE_PROB": 0.5,
+            "PIXEL_MEAN": [0.485, 0.456, 0.406],
+            "PIXEL_STD": [0.229, 0.224, 0.225],
+        },
+        "EVENTS": {
+            # use event tensors at all (frames-only models set this False)
+            "ENABLED": True,
+            # voxel | count
+            "REPRESENTATION": "count",
+            "BINS": 3,
+            # signed (one channel, +/-) is folded into the 2-polarity layout by
+            # the representation module; here: keep 2 polarity channels
+            "NORMALIZE": "none",
+            "CLIP": 0.0,
+        },
+        "DATALOADER": {
+            "NUM_WORKERS": 2,
+            "NUM_INSTANCE": 4,
+            "IMS_PER_BATCH": 16,
+            # random_interval | begin_interval | evenly
+            "TRAIN_SAMPLER": "random_interval",
+        },
+        "MODEL": {
+            "ARCH": "sdcl",
+            "DEVICE": "auto",
+            "BACKBONE": "resnet50",
+            "LAST_STRIDE": 1,
+            "WIDTH_MULT": 1.0,
+            "PRETRAIN_PATH": "",
+            "FEAT_DIM": 1024,
+            "NECK": "bnneck",
+        },
+        "SOLVER": {
+            "OPTIMIZER": "Adam",
+            "BASE_LR": 3.5e-4,
+            "WEIGHT_DECAY": 5e-4,
+            "MAX_EPOCHS": 150,
+            "WARMUP_EPOCHS": 10,
+            "WARMUP_FACTOR": 0.01,
+            "STEPS": [40, 80, 120],
+            "GAMMA": 0.1,
+            "MARGIN": 0.3,
+            "TRIPLET_DISTANCE": "cosine",
+            "LABEL_SMOOTH": 0.1,
+            "GRAD_CLIP": 0.0,
+            "AMP": True,
+            "CHECKPOINT_PERIOD": 10,
+            "EVAL_PERIOD": 10,
+            "LOG_PERIOD": 10,
+        },
+        "TEST": {
+            "IMS_PER_BATCH": 32,
+            # begin_interval | dense | evenly
+            "SAMPLER": "begin_interval",
+            "DENSE_MAX_CLIPS": 32,
+            # cosine | euclidean
+            "DISTANCE": "cosine",
+            "RERANKING": False,
+            "WEIGHT": "",
+            "MAX_RANK": 50,
+        },
+        "OUTPUT_DIR": "output",
+        "SEED": 0,
+    }
+
+
+def get_cfg() -> CfgNode:
+    """A fresh, mutable copy of the default configuration."""
+    return CfgNode(_defaults())
