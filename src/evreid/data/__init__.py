@@ -1,0 +1,5 @@
+"""Data: datasets (folders -> Tracklets), clip/identity sampling, paired transforms."""
+
+from evreid.data.datasets import Tracklet, VideoDataset, build_dataset, dataset_names
+
+__all__ = ["Tracklet", "VideoDataset", "build_dataset", "dataset_names"]

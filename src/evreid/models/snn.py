@@ -1,0 +1,196 @@
+"""Leaky integrate-and-fire neurons with surrogate gradients, and the spiking encoder.
+
+Discrete LIF dynamics (the SDCL paper's eq., hard reset to zero)::
+
+    V[t+1] = V[t] * decay * (1 - S[t]) + I[t+1]          I = W x + b
+    S[t+1] = Heaviside(V[t+1] - V_th)                    Heaviside(0) = 1
+
+In backward the Heaviside step is replaced by the derivative of a smooth
+surrogate (arctan by default, sigmoid optional). ``detach_reset`` stops the
+gradient through the reset term ``(1 - S[t])``, as snntorch always does.
+
+Multi-step convention: tensors are time-major ``[S, B, ...]``. Convolutions
+and batch norm see all time steps at once (time folded into the batch, one
+kernel call); only the membrane recurrence loops over time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evreid.errors import EvreidError
+
+__all__ = ["ATanSpike", "SigmoidSpike", "spike_fn", "LIFNeuron", "SpikingConvLayer",
+           "SpikingEncoder", "SURROGATES"]
+
+
+class ATanSpike(torch.autograd.Function):
+    """Heaviside forward; d/dx of (1/pi) arctan(pi/2 * alpha * x) backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        sg = ctx.alpha / 2 / (1 + (math.pi / 2 * ctx.alpha * x) ** 2)
+        return grad * sg, None
+
+
+class SigmoidSpike(torch.autograd.Function):
+    """Heaviside forward; d/dx of sigmoid(alpha * x) backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(ctx.alpha * x)
+        return grad * ctx.alpha * s * (1 - s), None
+
+
+SURROGATES = {"atan": ATanSpike, "sigmoid": SigmoidSpike}
+
+
+def spike_fn(x: torch.Tensor, surrogate: str = "atan", alpha: float = 2.0) -> torch.Tensor:
+    return SURROGATES[surrogate].apply(x, alpha)
+
+
+class LIFNeuron(nn.Module):
+    """Multi-step LIF layer: ``forward(I)`` with I ``[S, ...]`` returns spikes ``[S, ...]``.
+
+    The membrane starts at zero for every call (one clip = one sequence).
+    """
+
+    def __init__(self, decay: float = 0.5, threshold: float = 1.0, surrogate: str = "atan",
+                 alpha: float = 2.0, detach_reset: bool = False) -> None:
+        super().__init__()
+        if surrogate not in SURROGATES:
+            raise EvreidError(f"unknown MODEL.SNN.SURROGATE {surrogate!r}; "
+                              f"valid: {', '.join(SURROGATES)}")
+        if not 0.0 <= decay <= 1.0:
+            raise EvreidError(f"MODEL.SNN.DECAY must lie in [0, 1]; got {decay}")
+        self.decay = float(decay)
+        self.threshold = float(threshold)
+        self.surrogate = surrogate
+        self.alpha = float(alpha)
+        self.detach_reset = bool(detach_reset)
+
+    def step(self, current: torch.Tensor, v: torch.Tensor,
+             s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step: (input current, V[t], S[t]) -> (S[t+1], V[t+1])."""
+        reset = s.detach() if self.detach_reset else s
+        v = v * (self.decay * (1.0 - reset)) + current
+        return spike_fn(v - self.threshold, self.surrogate, self.alpha), v
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        v = torch.zeros_like(current[0])
+        s = torch.zeros_like(current[0])
+        out = []
+        for t in range(current.shape[0]):
+            s, v = self.step(current[t], v, s)
+            out.append(s)
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        return (f"decay={self.decay}, threshold={self.threshold}, surrogate={self.surrogate}, "
+                f"alpha={self.alpha}, detach_reset={self.detach_reset}")
+
+
+class SpikingConvLayer(nn.Module):
+    """3x3 conv + BatchNorm (time folded into the batch) + multi-step LIF."""
+
+    def __init__(self, cin: int, cout: int, stride: int, lif: LIFNeuron) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.lif = lif
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        S, B = x.shape[:2]
+        current = self.bn(self.conv(x.flatten(0, 1)))
+        return self.lif(current.unflatten(0, (S, B)))
+
+    def fan_out(self) -> float:
+        """Synapses one input spike drives on average (for SynOps)."""
+        k = self.conv.kernel_size[0] * self.conv.kernel_size[1]
+        return self.conv.out_channels * k / (self.stride ** 2)
+
+
+class SpikingEncoder(nn.Module):
+    """Stack of spiking conv layers over the clip's T x bins event time steps.
+
+    Input: events ``[B, T, bins, 2, H, W]``. The first two layers halve the
+    resolution (total stride 4, the frame branch's layer1 resolution); further
+    layers keep it. Output: per-frame spike rates ``[B*T, C, H/4, W/4]``
+    (spikes averaged over the bins of each frame interval), the form the
+    event deformable mappings and the frame-rate branches consume.
+
+    After each forward, :attr:`last_stats` holds per layer the spike count, the
+    number of neurons x steps, the input non-zeros and the fan-out (detached);
+    :meth:`firing_rates` and :meth:`synops` summarise them.
+    """
+
+    def __init__(self, layers: int = 2, width: int = 32, in_channels: int = 2,
+                 decay: float = 0.5, threshold: float = 1.0, surrogate: str = "atan",
+                 alpha: float = 2.0, detach_reset: bool = False) -> None:
+        super().__init__()
+        if layers < 1:
+            raise EvreidError(f"MODEL.SNN.LAYERS must be >= 1; got {layers}")
+        self.layers = nn.ModuleList()
+        cin = in_channels
+        for i in range(layers):
+            stride = 2 if i < 2 else 1
+            lif = LIFNeuron(decay, threshold, surrogate, alpha, detach_reset)
+            self.layers.append(SpikingConvLayer(cin, width, stride, lif))
+            cin = width
+        self.out_channels = width
+        self.last_stats: list[dict] = []
+
+    def forward(self, events: torch.Tensor) -> torch.Tensor:
+        if events.dim() != 6:
+            raise EvreidError(f"events must be [B, T, bins, 2, H, W]; got {tuple(events.shape)}")
+        B, T, bins, P, H, W = events.shape
+        # time-major: the membrane runs over t = frame * bins + bin, continuously across frames
+        x = events.permute(1, 2, 0, 3, 4, 5).reshape(T * bins, B, P, H, W)
+        stats = []
+        for layer in self.layers:
+            # kept as detached tensors: converting here would force a GPU sync per layer
+            nonzero_in = (x.detach() != 0).sum()
+            x = layer(x)
+            stats.append({"spikes": x.detach().sum(), "numel": x.numel(),
+                          "nonzero_in": nonzero_in, "fan_out": layer.fan_out()})
+        self.last_stats = stats
+        h, w = x.shape[-2:]
+        if len(self.layers) == 1:
+            # a single layer reaches stride 2 only; pool rates to the stride-4 grid
+            h, w = max(1, h // 2), max(1, w // 2)
+        rates = x.reshape(T, bins, B, -1, *x.shape[-2:]).mean(1)       # [T, B, C, h, w]
+        rates = rates.transpose(0, 1).flatten(0, 1)                    # [B*T, C, h, w]
+        if rates.shape[-2:] != (h, w):
+            rates = F.adaptive_avg_pool2d(rates, (h, w))
+        return rates
+
+    def firing_rates(self) -> dict[str, float]:
+        """Mean spikes per neuron per time step of each layer in the last forward."""
+        return {f"snn.layer{i}": float(s["spikes"]) / max(1, s["numel"])
+                for i, s in enumerate(self.last_stats)}
+
+    def synops(self) -> float:
+        """Synaptic operations of the last forward: input non-zeros x fan-out, summed.
+
+        The first layer's inputs are event counts, the others' are spikes.
+        """
+        return sum(float(s["nonzero_in"]) * s["fan_out"] for s in self.last_stats)
