@@ -60,6 +60,37 @@ def _defaults() -> dict:
             "PRETRAIN_PATH": "",
             "FEAT_DIM": 1024,
             "NECK": "bnneck",
+            # event branch: spiking conv encoder over the T x bins event steps
+            "SNN": {
+                "LAYERS": 2,            # spiking conv layers (paper Fig. 6: 2 best)
+                "WIDTH": 32,            # channels of every spiking layer
+                "DECAY": 0.5,           # membrane decay per step
+                "THRESHOLD": 1.0,
+                "SURROGATE": "atan",    # atan | sigmoid
+                "ALPHA": 2.0,           # surrogate slope
+                "DETACH_RESET": False,  # stop the gradient through the reset term
+            },
+            # event deformable mappings (3x3, offsets from where events are)
+            "DEFORM": {
+                "MAPPINGS": 3,          # paper Fig. 6: 3 best; 0 = a 1x1 projection
+                "CHANNELS": 64,
+                "RADIUS": 3,            # Manhattan search radius, feature-map pixels
+            },
+            # cross feature alignment (E2F / F2E)
+            "ALIGN": {
+                "HEADS": 8,
+                "POINTS": 4,
+                "EMBED_DIM": 64,        # value / head width (multiple of HEADS)
+                "HIDDEN": 64,           # attention-score MLP width
+                # event -> frame, normalised coords (x/W, y/H, 1), row-major 3x3
+                "HOMOGRAPHY": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            },
+            # temporal aggregation: pyramid (f1, mean(f1,f2), ...) | tap (mean pooling)
+            "AGG": {
+                "MODE": "pyramid",
+                "LEVELS": 3,            # pairwise levels: 8 -> 4 -> 2 -> 1
+                "REDUCTION": 8,         # channel reduction inside the fusion blocks
+            },
         },
         "SOLVER": {
             "OPTIMIZER": "Adam",

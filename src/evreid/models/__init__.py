@@ -1,0 +1,82 @@
+"""Model registry: ``build_model(cfg, num_classes)`` by ``cfg.MODEL.ARCH``.
+
+Contract (the engine relies on it): ``model(frames, events)`` with frames
+[B, T, 3, H, W] and events [B, T, bins, 2, H, W] (None for frames-only
+models); train mode returns ``(logits_per_level, feats_per_level)``, eval mode
+the embedding [B, FEAT_DIM]; ``model.uses_events``; ``model.firing_rates()``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from evreid.config import CfgNode
+from evreid.errors import EvreidError
+from evreid.models.baselines import (events_only, frames_only, fusion_add, fusion_attention,
+                                     fusion_concat)
+from evreid.models.resnet import load_backbone_state_dict
+from evreid.models.sdcl import SDCL, sdcl, sdcl_e2f_only, sdcl_f2e_only
+
+__all__ = ["build_model", "register_model", "list_models", "load_pretrained_backbone",
+           "MODELS", "SDCL"]
+
+MODELS: dict[str, Callable[[CfgNode, int], nn.Module]] = {
+    "sdcl": sdcl,
+    "sdcl_e2f_only": sdcl_e2f_only,
+    "sdcl_f2e_only": sdcl_f2e_only,
+    "frames_only": frames_only,
+    "events_only": events_only,
+    "fusion_concat": fusion_concat,
+    "fusion_add": fusion_add,
+    "fusion_attention": fusion_attention,
+}
+
+
+def register_model(name: str, builder: Callable[[CfgNode, int], nn.Module]) -> None:
+    """Add an architecture (for extensions); names are unique."""
+    if name in MODELS:
+        raise EvreidError(f"model {name!r} is already registered")
+    MODELS[name] = builder
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike) -> list[str]:
+    """Load a torchvision-layout ImageNet checkpoint into ``model.backbone``.
+
+    Returns the ignored keys (``fc.*``). Nothing is ever downloaded.
+    """
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        raise EvreidError(f"MODEL.PRETRAIN_PATH is set ({path}) but this model has no "
+                          "frame backbone")
+    if not os.path.isfile(path):
+        raise EvreidError(f"MODEL.PRETRAIN_PATH: file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise EvreidError(f"MODEL.PRETRAIN_PATH: cannot read {path}: "
+                          f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(state, dict):
+        raise EvreidError(f"MODEL.PRETRAIN_PATH: {path} holds a {type(state).__name__}, "
+                          "not a state_dict")
+    return load_backbone_state_dict(backbone, state, source=str(path))
+
+
+def build_model(cfg: CfgNode, num_classes: int) -> nn.Module:
+    """Build ``cfg.MODEL.ARCH`` for ``num_classes`` training identities."""
+    arch = cfg.MODEL.ARCH
+    if arch not in MODELS:
+        raise EvreidError(f"unknown MODEL.ARCH {arch!r}; valid: {', '.join(MODELS)}")
+    if int(num_classes) < 1:
+        raise EvreidError(f"num_classes must be >= 1; got {num_classes}")
+    model = MODELS[arch](cfg, int(num_classes))
+    if cfg.MODEL.PRETRAIN_PATH:
+        load_pretrained_backbone(model, cfg.MODEL.PRETRAIN_PATH)
+    return model

@@ -1,0 +1,118 @@
+"""Baselines of the SDCL paper (Tables 1-2), built from the same parts.
+
+- ``frames_only``: the frame branch alone (ResNet, reduction, pyramid, heads);
+  this is the PSTA-like base the paper starts from. Ignores ``events``.
+- ``events_only``: the event branch alone (spiking encoder, deformable
+  mappings, event head, pyramid, heads).
+- ``fusion_concat`` / ``fusion_add`` / ``fusion_attention``: both branches,
+  with SDCL's cross feature alignment at the low stage replaced by
+  concatenation + 1x1 conv, addition of 1x1-projected features, or plain
+  (non-deformable) multi-head cross attention. Everything else is SDCL's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evreid.config import CfgNode
+from evreid.models.sdcl import SDCL, build_sdcl_model
+
+__all__ = ["ConcatFusion", "AddFusion", "AttentionFusion", "frames_only", "events_only",
+           "fusion_concat", "fusion_add", "fusion_attention"]
+
+
+def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _proj(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+
+class ConcatFusion(nn.Module):
+    """F' = ReLU(BN(conv1x1([F, E]))), E' = ReLU(BN(conv1x1([E, F])))."""
+
+    def __init__(self, cf: int, ce: int) -> None:
+        super().__init__()
+        self.to_f = _proj(cf + ce, cf)
+        self.to_e = _proj(ce + cf, ce)
+
+    def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f_new = F.relu(self.to_f(torch.cat([f, _resize(e, f)], 1)))
+        e_new = F.relu(self.to_e(torch.cat([e, _resize(f, e)], 1)))
+        return f_new, e_new
+
+
+class AddFusion(nn.Module):
+    """F' = F + BN(conv1x1(E)), E' = E + BN(conv1x1(F))."""
+
+    def __init__(self, cf: int, ce: int) -> None:
+        super().__init__()
+        self.e_to_f = _proj(ce, cf)
+        self.f_to_e = _proj(cf, ce)
+
+    def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return f + _resize(self.e_to_f(e), f), e + _resize(self.f_to_e(f), e)
+
+
+class _CrossAttention(nn.Module):
+    """Multi-head attention from every query position to the other map, whose
+    keys/values are average-pooled by ``pool`` (full-resolution keys at the
+    low stage would cost (hw)^2 per frame)."""
+
+    def __init__(self, cq: int, cv: int, dim: int, heads: int, pool: int = 4) -> None:
+        super().__init__()
+        self.q = nn.Linear(cq, dim)
+        self.attn = nn.MultiheadAttention(dim, heads, kdim=cv, vdim=cv, batch_first=True)
+        self.out = nn.Linear(dim, cq)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        N, C, h, w = x.shape
+        hv, wv = y.shape[-2:]
+        y = F.adaptive_avg_pool2d(y, (max(1, hv // self.pool), max(1, wv // self.pool)))
+        q = self.q(x.flatten(2).transpose(1, 2))
+        kv = y.flatten(2).transpose(1, 2)
+        mixed, _ = self.attn(q, kv, kv, need_weights=False)
+        return x + self.out(mixed).transpose(1, 2).reshape(N, C, h, w)
+
+
+class AttentionFusion(nn.Module):
+    """F' = F + Attn(F -> E), E' = E + Attn(E -> F) (global cross attention)."""
+
+    def __init__(self, cf: int, ce: int, dim: int = 64, heads: int = 8) -> None:
+        super().__init__()
+        self.e2f = _CrossAttention(cf, ce, dim, heads)
+        self.f2e = _CrossAttention(ce, cf, dim, heads)
+
+    def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.e2f(f, e), self.f2e(e, f)
+
+
+def frames_only(cfg: CfgNode, num_classes: int) -> SDCL:
+    return build_sdcl_model(cfg, num_classes, events=False, arch="frames_only")
+
+
+def events_only(cfg: CfgNode, num_classes: int) -> SDCL:
+    return build_sdcl_model(cfg, num_classes, frames=False, arch="events_only")
+
+
+def fusion_concat(cfg: CfgNode, num_classes: int) -> SDCL:
+    return build_sdcl_model(cfg, num_classes, arch="fusion_concat",
+                            fusion=lambda cf, ce, c: ConcatFusion(cf, ce))
+
+
+def fusion_add(cfg: CfgNode, num_classes: int) -> SDCL:
+    return build_sdcl_model(cfg, num_classes, arch="fusion_add",
+                            fusion=lambda cf, ce, c: AddFusion(cf, ce))
+
+
+def fusion_attention(cfg: CfgNode, num_classes: int) -> SDCL:
+    return build_sdcl_model(
+        cfg, num_classes, arch="fusion_attention",
+        fusion=lambda cf, ce, c: AttentionFusion(cf, ce, c.MODEL.ALIGN.EMBED_DIM,
+                                                 c.MODEL.ALIGN.HEADS))
