@@ -72,11 +72,16 @@ def list_images(folder: Path) -> tuple[str, ...]:
 
 def require_paths(dataset: str, root: Path, required: Sequence[Path], layout: str) -> None:
     """Raise one DatasetError listing every missing required path and the expected layout."""
+    expected = "; ".join(" ".join(line.split()) for line in layout.strip().splitlines()
+                         if line.strip())
+    if not root.exists():
+        raise DatasetError(f"{dataset}: root folder {root} does not exist; expected layout: "
+                           f"{expected}")
     missing = [p for p in required if not p.exists()]
     if missing:
         names = ", ".join(str(p) for p in missing)
-        raise DatasetError(
-            f"{dataset}: missing {names} (root {root}); expected layout:\n{layout.strip()}")
+        raise DatasetError(f"{dataset}: missing {names} (root {root}); expected layout: "
+                           f"{expected}")
 
 
 def relabel(tracklets: list[Tracklet]) -> list[Tracklet]:

@@ -44,8 +44,8 @@ from evreid.data.datasets.base import (
 LAYOUT = """
 mars/bbox_train/<pid>/<pid>C<cam>T<track>F<frame>.jpg
 mars/bbox_test/<pid>/...
-mars/info/{train_name.txt, test_name.txt, tracks_train_info.mat,
-           tracks_test_info.mat, query_IDX.mat}
+mars/info/{train_name.txt, test_name.txt, tracks_train_info.mat, tracks_test_info.mat,
+query_IDX.mat}
 """
 
 INFO_FILES = ("train_name.txt", "test_name.txt", "tracks_train_info.mat",

@@ -1,0 +1,53 @@
+"""Saved features / distance matrices: the file `evreid test` writes and
+`evreid evaluate` reads.
+
+An ``.npz`` file with ``query_pids``, ``gallery_pids``, ``query_camids``,
+``gallery_camids`` and either ``query_features`` + ``gallery_features``
+([Q, D], [G, D]) or ``distmat`` ([Q, G]). ``protocol`` may be stored too.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from evreid.errors import EvreidError
+from evreid.utils import atomic_open
+
+ID_KEYS = ("query_pids", "gallery_pids", "query_camids", "gallery_camids")
+FEATURE_KEYS = ("query_features", "gallery_features")
+
+
+def save_features(path: str | os.PathLike, **arrays) -> Path:
+    """Write an evaluation file atomically (see module docstring for the keys)."""
+    path = Path(path)
+    missing = [k for k in ID_KEYS if k not in arrays]
+    has_features = all(k in arrays for k in FEATURE_KEYS)
+    if missing or not (has_features or "distmat" in arrays):
+        raise EvreidError(f"save_features needs {ID_KEYS} and features or distmat; "
+                          f"missing {missing or list(FEATURE_KEYS) + ['distmat']}")
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+    return path
+
+
+def load_features(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read and check an evaluation file; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvreidError(f"features file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise EvreidError(f"cannot read features file {path}: {exc}") from None
+    missing = [k for k in ID_KEYS if k not in arrays]
+    if missing:
+        raise EvreidError(f"features file {path} lacks {missing}; it has {sorted(arrays)}")
+    if "distmat" not in arrays and not all(k in arrays for k in FEATURE_KEYS):
+        raise EvreidError(f"features file {path} needs 'distmat' or both "
+                          f"{FEATURE_KEYS}; it has {sorted(arrays)}")
+    return arrays
