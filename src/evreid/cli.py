@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
     "evaluate": ("evreid.commands.evaluate",
                  "CMC / mAP / mINP from saved features or a distance matrix"),
+    "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
 }
 
 

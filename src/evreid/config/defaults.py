@@ -104,8 +104,12 @@ def _defaults() -> dict:
             "MARGIN": 0.3,
             "TRIPLET_DISTANCE": "cosine",
             "LABEL_SMOOTH": 0.1,
+            # losses of the pyramid levels: mean (DESIGN) or sum
+            "LEVEL_REDUCTION": "mean",
+            # max global gradient norm; 0 disables clipping
             "GRAD_CLIP": 0.0,
             "AMP": True,
+            # keep a numbered checkpoint every N epochs (last.pth is written every epoch)
             "CHECKPOINT_PERIOD": 10,
             "EVAL_PERIOD": 10,
             "LOG_PERIOD": 10,
@@ -123,6 +127,8 @@ def _defaults() -> dict:
         },
         "OUTPUT_DIR": "output",
         "SEED": 0,
+        # torch.use_deterministic_algorithms: bit-exact reruns (slower on GPU)
+        "DETERMINISTIC": False,
     }
 
 

@@ -1,0 +1,65 @@
+"""Feature extraction and evaluation of a model on a dataset's query / gallery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from evreid.data.datasets.base import VideoDataset
+from evreid.engine.data import build_test_loader
+from evreid.metrics import compute_distance, evaluate, re_ranking, summary_row
+from evreid.metrics.features import save_features
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module, loader, device: torch.device,
+                     desc: str = "features", amp: bool = False) -> torch.Tensor:
+    """One embedding per tracklet; the clips of a tracklet (dense) are averaged."""
+    model.eval()
+    uses_events = getattr(model, "uses_events", True)
+    out = []
+    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
+        frames = batch["frames"].to(device, non_blocking=True)
+        events = batch["events"].to(device, non_blocking=True) if uses_events else None
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            feats = model(frames, events).float().cpu()
+        counts = batch["clip_counts"]
+        owner = torch.repeat_interleave(torch.arange(len(counts)), counts)
+        summed = torch.zeros(len(counts), feats.shape[1]).index_add_(0, owner, feats)
+        out.append(summed / counts[:, None])
+    return torch.cat(out)
+
+
+def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
+                   features_path: str | Path | None = None) -> dict:
+    """Extract query / gallery features, rank, and return the metrics.
+
+    The MARS ``mars_official`` protocol is taken from the dataset; distance,
+    re-ranking and sampler from ``TEST.*``.
+    """
+    uses_events = getattr(model, "uses_events", True) and cfg.EVENTS.ENABLED
+    amp = cfg.SOLVER.AMP
+    qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events), device,
+                          "query", amp)
+    gf = extract_features(model, build_test_loader(cfg, dataset.gallery, uses_events), device,
+                          "gallery", amp)
+    q_pids = np.array([t.pid for t in dataset.query])
+    g_pids = np.array([t.pid for t in dataset.gallery])
+    q_cams = np.array([t.camid for t in dataset.query])
+    g_cams = np.array([t.camid for t in dataset.gallery])
+    distmat = compute_distance(qf, gf, cfg.TEST.DISTANCE)
+    if cfg.TEST.RERANKING:
+        distmat = re_ranking(distmat, compute_distance(qf, qf, cfg.TEST.DISTANCE),
+                             compute_distance(gf, gf, cfg.TEST.DISTANCE))
+    result = evaluate(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=cfg.TEST.MAX_RANK,
+                      protocol=dataset.protocol)
+    if features_path is not None:
+        save_features(features_path, query_features=qf.numpy(), gallery_features=gf.numpy(),
+                      query_pids=q_pids, gallery_pids=g_pids, query_camids=q_cams,
+                      gallery_camids=g_cams, protocol=np.array(dataset.protocol))
+    result["distmat"] = distmat
+    result["summary"] = summary_row(result)
+    return result

@@ -1,0 +1,306 @@
+"""Training: the SDCL recipe, driven entirely by the config.
+
+P x K identity batches of ``random_interval`` clips; label-smoothed CE plus
+batch-hard triplet on every pyramid level (deep supervision); Adam with linear
+warm-up then step decay (per epoch); AMP and channels_last on CUDA; optional
+gradient clipping; evaluation every ``SOLVER.EVAL_PERIOD`` epochs keeping the
+best checkpoint; ``last.pth`` after every epoch so ``resume`` continues a
+killed run exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from evreid.config import CfgNode, config_hash, save_config
+from evreid.data.datasets.base import VideoDataset
+from evreid.engine.checkpoint import (
+    BEST,
+    LAST,
+    load_checkpoint,
+    load_model_weights,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
+from evreid.engine.data import build_train_loader
+from evreid.engine.distributed import (
+    SINGLE_PROCESS,
+    DistInfo,
+    all_reduce_mean,
+    barrier,
+    init_distributed,
+)
+from evreid.engine.evaluator import evaluate_model
+from evreid.errors import EvreidError
+from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
+from evreid.models import build_model
+from evreid.utils import atomic_open, atomic_write_json, seed_everything
+
+TRAIN_LOG = "train_log.csv"
+EVAL_LOG = "eval_log.csv"
+TRAIN_FIELDS = ["epoch", "step", "lr", "loss", "ce", "triplet", "firing_rate"]
+EVAL_FIELDS = ["epoch", "rank1", "rank5", "rank10", "rank20", "mAP", "mINP"]
+
+
+def resolve_device(name: str, info: DistInfo = SINGLE_PROCESS) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise EvreidError("MODEL.DEVICE is cuda but no CUDA device is available")
+        return torch.device("cuda", info.local_rank)
+    return torch.device(name)
+
+
+def lr_factor(epoch: int, warmup_epochs: int, warmup_factor: float, steps: list[int],
+              gamma: float) -> float:
+    """Linear warm-up from ``warmup_factor`` to 1, then x gamma at every step epoch."""
+    decay = gamma ** sum(epoch >= s for s in steps)
+    if epoch < warmup_epochs:
+        alpha = epoch / warmup_epochs
+        return (warmup_factor * (1 - alpha) + alpha) * decay
+    return decay
+
+
+def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    name = cfg.SOLVER.OPTIMIZER.lower()
+    if name == "adam":
+        return torch.optim.Adam(params, lr=cfg.SOLVER.BASE_LR,
+                                weight_decay=cfg.SOLVER.WEIGHT_DECAY)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.SOLVER.BASE_LR, momentum=0.9,
+                               weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=True)
+    raise EvreidError(f"unknown SOLVER.OPTIMIZER {cfg.SOLVER.OPTIMIZER!r}; choose Adam or SGD")
+
+
+class ReidLoss(torch.nn.Module):
+    """CE (label smoothing) + batch-hard triplet on every level, then mean or sum."""
+
+    def __init__(self, cfg: CfgNode, num_classes: int) -> None:
+        super().__init__()
+        self.ce = CrossEntropyLabelSmooth(num_classes, cfg.SOLVER.LABEL_SMOOTH)
+        self.triplet = TripletLoss(cfg.SOLVER.MARGIN, cfg.SOLVER.TRIPLET_DISTANCE)
+        if cfg.SOLVER.LEVEL_REDUCTION not in ("mean", "sum"):
+            raise EvreidError(f"SOLVER.LEVEL_REDUCTION must be mean or sum; got "
+                              f"{cfg.SOLVER.LEVEL_REDUCTION!r}")
+        self.reduce_mean = cfg.SOLVER.LEVEL_REDUCTION == "mean"
+
+    def forward(self, logits: list[torch.Tensor], feats: list[torch.Tensor],
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ce = sum(self.ce(lg, targets) for lg in logits)
+        tri = sum(self.triplet(f, targets) for f in feats)
+        if self.reduce_mean:
+            ce, tri = ce / len(logits), tri / len(feats)
+        return ce + tri, ce, tri
+
+
+def _rewrite_csv(path: Path, fields: list[str], keep_before_epoch: int) -> None:
+    """On resume, drop rows of epochs that will be run again."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < keep_before_epoch]
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _append_csv(path: Path, fields: list[str], row: dict) -> None:
+    new = not path.is_file()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in fields})
+
+
+class Trainer:
+    """Train ``cfg.MODEL.ARCH`` on ``dataset``; writes everything under ``output_dir``."""
+
+    def __init__(self, cfg: CfgNode, dataset: VideoDataset, output_dir: str | Path | None = None,
+                 resume: bool = False, show_progress: bool = True) -> None:
+        self.cfg = cfg
+        self.dataset = dataset
+        self.output_dir = Path(output_dir or cfg.OUTPUT_DIR)
+        self.show_progress = show_progress
+        seed_everything(cfg.SEED)
+        if cfg.DETERMINISTIC:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.info = init_distributed(torch.device("cuda" if cfg.MODEL.DEVICE in ("cuda", "auto")
+                                                  and torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(cfg.MODEL.DEVICE, self.info)
+        self.num_classes = dataset.num_train_pids
+        self.model = build_model(cfg, self.num_classes).to(self.device)
+        self.uses_events = bool(getattr(self.model, "uses_events", True)) and cfg.EVENTS.ENABLED
+        cuda = self.device.type == "cuda"
+        if cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.amp = cuda and cfg.SOLVER.AMP
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.optimizer = build_optimizer(cfg, self.model)
+        s = cfg.SOLVER
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda e: lr_factor(e, s.WARMUP_EPOCHS, s.WARMUP_FACTOR,
+                                                list(s.STEPS), s.GAMMA))
+        self.loss = ReidLoss(cfg, self.num_classes)
+        self.start_epoch, self.step, self.best = 0, 0, None
+        self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info)
+        self.net = self.model
+        if self.info.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if cuda else None)
+        if self.info.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.output_dir)
+        if resume:
+            self._resume()
+        self.tensorboard = self._tensorboard()
+
+    # --- state ---------------------------------------------------------------
+    def _tensorboard(self):
+        if not self.info.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional; the CSV logs always exist
+            return None
+        return SummaryWriter(str(self.output_dir / "tensorboard"))
+
+    def _state(self, epoch: int) -> dict:
+        return {"arch": self.cfg.MODEL.ARCH, "num_classes": self.num_classes,
+                "config": self.cfg.dump(), "config_hash": config_hash(self.cfg),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "epoch": epoch, "step": self.step, "best": self.best, "rng": rng_states()}
+
+    def _resume(self) -> None:
+        path = self.output_dir / LAST
+        if not path.is_file():
+            raise EvreidError(f"cannot resume: no checkpoint {path}")
+        state = load_checkpoint(path, arch=self.cfg.MODEL.ARCH)
+        if state.get("num_classes") != self.num_classes:
+            raise EvreidError(f"checkpoint {path} has {state.get('num_classes')} classes; the "
+                              f"dataset has {self.num_classes} training identities")
+        load_model_weights(self.model, state, str(path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch, self.step, self.best = state["epoch"] + 1, state["step"], state["best"]
+        restore_rng_states(state["rng"])
+        if self.info.is_main:
+            _rewrite_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS, self.start_epoch)
+            _rewrite_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS, self.start_epoch)
+
+    # --- loop ----------------------------------------------------------------
+    def _train_step(self, batch: dict) -> dict[str, float]:
+        frames = batch["frames"].to(self.device, non_blocking=True)
+        events = batch["events"].to(self.device, non_blocking=True) if self.uses_events else None
+        targets = batch["pid"].to(self.device)
+        autocast = (torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext())
+        with autocast:
+            logits, feats = self.net(frames, events)
+        loss, ce, tri = self.loss([lg.float() for lg in logits], [f.float() for f in feats],
+                                  targets)
+        finite = all_reduce_mean(torch.isfinite(loss.detach()).float().cpu(), self.info)
+        if finite.item() < 1.0:
+            raise EvreidError(
+                f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step}; "
+                f"training stopped, the last good checkpoint is {self.output_dir / LAST} "
+                f"(lower SOLVER.BASE_LR or set SOLVER.GRAD_CLIP)")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.SOLVER.GRAD_CLIP > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.SOLVER.GRAD_CLIP)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        rates = self.model.firing_rates() if hasattr(self.model, "firing_rates") else {}
+        rate = sum(rates.values()) / len(rates) if rates else float("nan")
+        return {"loss": loss.item(), "ce": ce.item(), "triplet": tri.item(),
+                "firing_rate": rate}
+
+    def evaluate(self, epoch: int) -> dict:
+        result = evaluate_model(self.cfg, self.model, self.dataset, self.device)
+        row = {"epoch": epoch, **result["summary"]}
+        _append_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS, row)
+        if self.tensorboard is not None:
+            for key, value in result["summary"].items():
+                self.tensorboard.add_scalar(f"eval/{key}", value, epoch + 1)
+        return result
+
+    def train(self) -> dict:
+        """Run the remaining epochs; returns the final summary (percent figures)."""
+        cfg = self.cfg
+        max_epochs = cfg.SOLVER.MAX_EPOCHS
+        final = None
+        for epoch in range(self.start_epoch, max_epochs):
+            self.epoch = epoch
+            self.net.train()
+            self.loader.sampler.set_epoch(epoch)
+            start, totals, count = time.perf_counter(), {}, 0
+            lr = self.optimizer.param_groups[0]["lr"]
+            progress = tqdm(self.loader, desc=f"epoch {epoch + 1}/{max_epochs}", leave=False,
+                            dynamic_ncols=True, disable=not (self.show_progress
+                                                             and self.info.is_main))
+            for batch in progress:
+                values = self._train_step(batch)
+                count += 1
+                for key, value in values.items():
+                    totals[key] = totals.get(key, 0.0) + value
+                progress.set_postfix(loss=f"{values['loss']:.3f}")
+                if self.info.is_main and (self.step % cfg.SOLVER.LOG_PERIOD == 0):
+                    _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
+                                {"epoch": epoch, "step": self.step, "lr": lr, **values})
+                    if self.tensorboard is not None:
+                        for key, value in values.items():
+                            if not math.isnan(value):
+                                self.tensorboard.add_scalar(f"train/{key}", value, self.step)
+                        self.tensorboard.add_scalar("train/lr", lr, self.step)
+            self.scheduler.step()
+            means = {k: v / max(count, 1) for k, v in totals.items()}
+            line = (f"epoch {epoch + 1}/{max_epochs}  loss {means.get('loss', float('nan')):.4f}"
+                    f" (ce {means.get('ce', float('nan')):.4f}, triplet "
+                    f"{means.get('triplet', float('nan')):.4f})  lr {lr:.2e}  "
+                    f"{time.perf_counter() - start:.1f}s")
+            last_epoch = epoch + 1 == max_epochs
+            if self.info.is_main:
+                if (epoch + 1) % cfg.SOLVER.EVAL_PERIOD == 0 or last_epoch:
+                    result = self.evaluate(epoch)
+                    final = result["summary"]
+                    line += f"  rank1 {final['rank1']:.1f}  mAP {final['mAP']:.1f}"
+                    if self.best is None or final["mAP"] > self.best["mAP"]:
+                        self.best = {"epoch": epoch, **final}
+                        save_checkpoint(self.output_dir / BEST, **self._state(epoch))
+                save_checkpoint(self.output_dir / LAST, **self._state(epoch))
+                if cfg.SOLVER.CHECKPOINT_PERIOD and (epoch + 1) % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
+                    save_checkpoint(self.output_dir / f"epoch_{epoch + 1}.pth",
+                                    **self._state(epoch))
+                if self.show_progress:
+                    tqdm.write(line)
+            barrier(self.info)
+        if self.info.is_main:
+            if final is None:  # resumed after the last epoch: evaluate what we have
+                final = self.evaluate(max_epochs - 1)["summary"]
+            atomic_write_json(self.output_dir / "metrics.json",
+                              {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
+                               "config_hash": config_hash(cfg), "epochs": max_epochs,
+                               "dataset": self.dataset.name})
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+        return {"final": final, "best": self.best}
+
+
+def metrics_summary(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
