@@ -45,3 +45,9 @@ def test_triplet_errors():
         TripletLoss(distance="l1")
     with pytest.raises(EvreidError, match="two identities"):
         TripletLoss()(torch.randn(3, 4), torch.tensor([1, 1, 1]))
+
+
+def test_triplet_propagates_nan():
+    feats = torch.full((4, 3), float("nan"))
+    loss = TripletLoss(distance="euclidean")(feats, torch.tensor([0, 0, 1, 1]))
+    assert torch.isnan(loss)

@@ -21,6 +21,8 @@ from evreid.errors import EvreidError
 COMMANDS: dict[str, tuple[str, str]] = {
     "datasets": ("evreid.commands.datasets",
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
+    "train": ("evreid.commands.train", "train a model (SDCL by default) and evaluate it"),
+    "test": ("evreid.commands.test", "evaluate a trained model on a dataset's query / gallery"),
     "evaluate": ("evreid.commands.evaluate",
                  "CMC / mAP / mINP from saved features or a distance matrix"),
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),

@@ -54,7 +54,8 @@ class TripletLoss(nn.Module):
         same = targets[:, None] == targets[None, :]
         hardest_positive = dist.masked_fill(~same, float("-inf")).amax(dim=1)
         hardest_negative = dist.masked_fill(same, float("inf")).amin(dim=1)
-        valid = torch.isfinite(hardest_negative) & torch.isfinite(hardest_positive)
+        # anchors with a negative in the batch (from labels: NaN distances must propagate)
+        valid = (~same).any(dim=1)
         if not bool(valid.any()):
             raise EvreidError("triplet loss needs at least two identities in a batch")
         losses = F.relu(hardest_positive - hardest_negative + self.margin)

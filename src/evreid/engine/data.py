@@ -39,6 +39,10 @@ def build_train_loader(cfg, dataset: VideoDataset, uses_events: bool,
         raise EvreidError(f"DATALOADER.IMS_PER_BATCH ({global_batch}) must be a multiple of "
                           f"DATALOADER.NUM_INSTANCE ({k}) x processes ({info.world_size})")
     p_per_rank = global_batch // (k * info.world_size)
+    if p_per_rank < 2:
+        raise EvreidError(
+            f"DATALOADER.IMS_PER_BATCH {global_batch} / NUM_INSTANCE {k} / {info.world_size} "
+            f"process(es) leaves {p_per_rank} identity per batch; the triplet loss needs >= 2")
     clips = ClipDataset(dataset.train, cfg.INPUT.SEQ_LEN, cfg.DATALOADER.TRAIN_SAMPLER,
                         build_transforms(cfg, is_train=True), event_options(cfg, uses_events),
                         seed=cfg.SEED)

@@ -16,12 +16,13 @@ from evreid.metrics.features import save_features
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, loader, device: torch.device,
-                     desc: str = "features", amp: bool = False) -> torch.Tensor:
+                     desc: str = "features", amp: bool = False,
+                     progress: bool = True) -> torch.Tensor:
     """One embedding per tracklet; the clips of a tracklet (dense) are averaged."""
     model.eval()
     uses_events = getattr(model, "uses_events", True)
     out = []
-    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
         frames = batch["frames"].to(device, non_blocking=True)
         events = batch["events"].to(device, non_blocking=True) if uses_events else None
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
@@ -34,7 +35,7 @@ def extract_features(model: torch.nn.Module, loader, device: torch.device,
 
 
 def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: torch.device,
-                   features_path: str | Path | None = None) -> dict:
+                   features_path: str | Path | None = None, progress: bool = True) -> dict:
     """Extract query / gallery features, rank, and return the metrics.
 
     The MARS ``mars_official`` protocol is taken from the dataset; distance,
@@ -43,9 +44,9 @@ def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: t
     uses_events = getattr(model, "uses_events", True) and cfg.EVENTS.ENABLED
     amp = cfg.SOLVER.AMP
     qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events), device,
-                          "query", amp)
+                          "query", amp, progress)
     gf = extract_features(model, build_test_loader(cfg, dataset.gallery, uses_events), device,
-                          "gallery", amp)
+                          "gallery", amp, progress)
     q_pids = np.array([t.pid for t in dataset.query])
     g_pids = np.array([t.pid for t in dataset.gallery])
     q_cams = np.array([t.camid for t in dataset.query])

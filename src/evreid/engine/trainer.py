@@ -232,7 +232,8 @@ class Trainer:
                 "firing_rate": rate}
 
     def evaluate(self, epoch: int) -> dict:
-        result = evaluate_model(self.cfg, self.model, self.dataset, self.device)
+        result = evaluate_model(self.cfg, self.model, self.dataset, self.device,
+                                progress=self.show_progress)
         row = {"epoch": epoch, **result["summary"]}
         _append_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS, row)
         if self.tensorboard is not None:
@@ -270,6 +271,9 @@ class Trainer:
                         self.tensorboard.add_scalar("train/lr", lr, self.step)
             self.scheduler.step()
             means = {k: v / max(count, 1) for k, v in totals.items()}
+            if self.info.is_main:  # one row per epoch (mean), besides the periodic step rows
+                _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
+                            {"epoch": epoch, "step": self.step, "lr": lr, **means})
             line = (f"epoch {epoch + 1}/{max_epochs}  loss {means.get('loss', float('nan')):.4f}"
                     f" (ce {means.get('ce', float('nan')):.4f}, triplet "
                     f"{means.get('triplet', float('nan')):.4f})  lr {lr:.2e}  "

@@ -51,6 +51,9 @@ class NumpyOps:
         return np.maximum.accumulate(a)
 
     def argsort(self, a: np.ndarray) -> np.ndarray:
+        """Stable argsort; 16-bit keys take NumPy's O(n) radix sort."""
+        if a.size and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < 65536:
+            a = a.astype(np.uint16)
         return np.argsort(a, kind="stable")
 
     def cat(self, parts: list) -> np.ndarray:

@@ -408,7 +408,7 @@ class EventSimulator:
         else:
             m, M = None, 1
         if M == 1:
-            collect(self._step(slice(None), t_a, t_a, dt, La, Lb, tau, t_b))
+            collect(self._step(slice(None), t_a, float(t_a), dt, La, Lb, tau, t_b))
             if noise is not None:
                 self._apply_noise_resets(noise[1], noise[2])
         else:
@@ -441,15 +441,17 @@ class EventSimulator:
         if not out_t:
             empty = xp.zeros(0, "int64")
             return empty, empty, xp.zeros(0, "int8")
-        t = xp.cat(out_t)
-        pix = xp.cat(out_pix)
-        p = xp.cat(out_p)
+        t = xp.cat(out_t) if len(out_t) > 1 else out_t[0]
+        pix = xp.cat(out_pix) if len(out_pix) > 1 else out_pix[0]
+        p = xp.cat(out_p) if len(out_p) > 1 else out_p[0]
+        # time order; ties keep generation order (pixel-major), identical in both backends
+        order = xp.argsort(t - t_a)
+        t, pix, p = t[order], pix[order], p[order]
         if cfg.refractory_us > 0 and len(t):
-            keep = self._refractory(t, pix, t_a, t_b)
+            keep = self._refractory(t, pix)
             if keep is not None:
                 t, pix, p = t[keep], pix[keep], p[keep]
-        order = xp.argsort((t - t_a) * self.npix + pix)
-        return t[order], pix[order], p[order]
+        return t, pix, p
 
     def _step(self, sel: Any, t_a: int, ts0: Any, h: Any, u0: Any, u1: Any, tau: Any,
               t_b: int) -> tuple[Any, Any, Any] | None:
@@ -476,32 +478,36 @@ class EventSimulator:
             d1 = d1 + drift
             ref = ref - drift
         n_on = xp.maximum(xp.floor(d1 / cp + _CROSS_TOL), 0.0)
-        n_off = xp.maximum(xp.floor(-d1 / cm + _CROSS_TOL), 0.0)
-        self.ref[sel] = ref + n_on * cp - n_off * cm
+        n_off = xp.maximum(xp.floor(d1 / -cm + _CROSS_TOL), 0.0)
+        self.ref[sel] = ref + (n_on * cp - n_off * cm)
         n = xp.int64(n_on + n_off)
         active = xp.nonzero(n)
         if len(active) == 0:
             return None
+        # Per active pixel, in the orientation of its polarity (s = +1 ON, -1 OFF):
+        # e0 = s*D0, e1 = s*D1, crossings at k*C (k = 1..n) reached at
+        # t_k = t0 + (k*C - e0) / (e1 - e0) * h  =  A + k*B.
         counts = n[active]
-        total = int(xp.cumsum(counts)[-1])
-        rep = xp.repeat(active, counts)
-        starts = xp.cumsum(counts) - counts
-        k = xp.float64(xp.arange(total) - xp.repeat(starts, counts) + 1)
-        on = n_on[rep] > 0
-        level = xp.where(on, k * cp[rep], -k * cm[rep])
-        a0 = d0[rep]
-        span = d1[rep] - a0
-        safe = xp.where(span == 0, 1.0, span)
-        frac = xp.clip(xp.where(span == 0, 0.0, (level - a0) / safe), 0.0, 1.0)
-        if isinstance(ts0, (int, float)):
-            t0 = ts0
-            hh = h
-        else:
-            t0 = ts0[rep]
-            hh = h[rep]
-        t = xp.clip(xp.int64(xp.rint(t0 + frac * hh)), t_a + 1, t_b)
-        pix = rep if isinstance(sel, slice) else sel[rep]
-        p = xp.int8(xp.where(on, 1, -1))
+        on = n_on[active] > 0
+        c = xp.where(on, cp[active], cm[active])
+        sgn = xp.where(on, 1.0, -1.0)
+        e1 = sgn * d1[active]
+        e0 = xp.minimum(sgn * d0[active], c)    # a level already passed fires at t0
+        span = e1 - e0
+        pos = span > 0
+        h_a = h if isinstance(h, float) else h[active]
+        t0_a = ts0 if isinstance(ts0, (int, float)) else ts0[active]
+        inv = xp.where(pos, h_a / xp.where(pos, span, 1.0), 0.0)
+        A = t0_a - e0 * inv
+        B = c * inv
+        ends = xp.cumsum(counts)
+        total = int(ends[-1])
+        k = xp.float64(xp.arange(total) - xp.repeat(ends - counts, counts) + 1)
+        t = xp.rint(xp.repeat(A, counts) + k * xp.repeat(B, counts))
+        t = xp.clip(xp.int64(t), t_a + 1, t_b)
+        src = active if isinstance(sel, slice) else sel[active]
+        pix = xp.repeat(src, counts)
+        p = xp.repeat(xp.int8(xp.where(on, 1, -1)), counts)
         return t, pix, p
 
     def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
@@ -523,8 +529,8 @@ class EventSimulator:
         delta = xp.where(on, self.cp[pix], -self.cm[pix])
         xp.index_add(self.ref, pix, delta)
 
-    def _refractory(self, t: Any, pix: Any, t_a: int, t_b: int) -> Any:
-        """Keep-mask (None = keep all) after the per-pixel refractory filter.
+    def _refractory(self, t: Any, pix: Any) -> Any:
+        """Keep-mask (None = keep all) of time-sorted events after the refractory filter.
 
         Exact sequential semantics (an event is kept if it is at least
         ``refractory_us`` after the previous *kept* event of its pixel), done with
@@ -534,8 +540,7 @@ class EventSimulator:
         xp = self.xp
         R = int(self.cfg.refractory_us)
         n = len(t)
-        span = int(t_b - t_a) + 1
-        order = xp.argsort(pix * span + (t - t_a))
+        order = xp.argsort(pix)                 # stable: (pixel, time) order
         ps, ts = pix[order], t[order]
         first = xp.zeros(n, "bool")
         first[0] = True

@@ -15,14 +15,15 @@ last map is repeated once before pairing (5 -> 6 -> 3 -> 4 -> 2), so any T
 mean over time and space.
 
 The feature fusion block (pairwise, in the spirit of PSTA's STAM):
-- temporal relation attention: the two maps' pooled embeddings, side by
-  side, go through an MLP that scores every channel of each map; a softmax
-  over the pair gives per-channel weights that sum to one;
+- temporal relation attention: each map's pooled embedding, next to its
+  partner's, goes through an MLP that scores every channel of that map; a
+  softmax over the pair gives per-channel weights that sum to one;
 - spatial relation attention: from [z_a, z_b, z_a * z_b] (embeddings and
   their product, i.e. where the frames agree) a small conv predicts a
   sigmoid map for each frame, applied as x * (1 + s) (residual attention);
 - the weighted sum goes through a ResNet bottleneck with identity skip.
-All layers are convolutional or pooled, so any map size works.
+All layers are convolutional or pooled, so any map size works, and the
+block is symmetric in its two inputs.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class FeatureFusionBlock(nn.Module):
         self.embed = nn.Sequential(nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid),
                                    nn.ReLU(inplace=True))
         self.temporal = nn.Sequential(nn.Linear(2 * mid, mid), nn.ReLU(inplace=True),
-                                      nn.Linear(mid, 2 * channels))
+                                      nn.Linear(mid, channels))
         self.spatial = nn.Sequential(nn.Conv2d(3 * mid, mid, 1, bias=False), nn.BatchNorm2d(mid),
                                      nn.ReLU(inplace=True), nn.Conv2d(mid, 1, 3, padding=1))
         self.bottleneck = _Bottleneck(channels)
@@ -70,8 +71,10 @@ class FeatureFusionBlock(nn.Module):
         z = self.embed(torch.cat([a, b]))                  # one conv call for both frames
         za, zb = z[:N], z[N:]
         ga, gb = za.mean((2, 3)), zb.mean((2, 3))
-        scores = self.temporal(torch.cat([ga, gb], 1)).view(N, 2, C)
-        wt = scores.softmax(1).view(N, 2, C, 1, 1)
+        # each frame is scored against its partner, in both orders, so the
+        # block is symmetric: fuse(a, b) == fuse(b, a)
+        scores = self.temporal(torch.cat([torch.cat([ga, gb], 1), torch.cat([gb, ga], 1)]))
+        wt = scores.view(2, N, C).transpose(0, 1).softmax(1).view(N, 2, C, 1, 1)
         rel = za * zb
         s = torch.sigmoid(self.spatial(torch.cat([torch.cat([za, zb, rel], 1),
                                                    torch.cat([zb, za, rel], 1)])))

@@ -22,6 +22,7 @@ from evreid.data.datasets.mars import load_mars
 from evreid.data.datasets.prid2011 import load_prid2011
 
 __all__ = ["DATASETS", "DatasetError", "Tracklet", "VideoDataset", "build_dataset",
+           "build_dataset_from_cfg",
            "dataset_names", "natural_key", "register_dataset"]
 
 DATASETS: dict[str, Callable[..., VideoDataset]] = {
@@ -41,6 +42,29 @@ def register_dataset(name: str, loader: Callable[..., VideoDataset]) -> None:
 
 def dataset_names() -> list[str]:
     return sorted(DATASETS) + sorted(n + EVENT_SUFFIX for n in DATASETS)
+
+
+def build_dataset_from_cfg(cfg, **overrides) -> VideoDataset:
+    """``build_dataset`` from ``DATASETS.*``: options the loader does not take are
+    left out, unless the config sets them away from their default (an error)."""
+    from evreid.config import get_cfg
+
+    defaults = get_cfg().DATASETS
+    wanted = {"split_id": "SPLIT_ID", "protocol": "PROTOCOL", "min_seq_len": "MIN_SEQ_LEN"}
+    base_name = ALIASES.get(cfg.DATASETS.NAME.lower().removesuffix(EVENT_SUFFIX),
+                            cfg.DATASETS.NAME.lower().removesuffix(EVENT_SUFFIX))
+    loader = DATASETS.get(base_name)
+    accepted = inspect.signature(loader).parameters if loader else {}
+    options = {}
+    for option, key in wanted.items():
+        value = cfg.DATASETS[key]
+        if option in accepted:
+            options[option] = value
+        elif value != defaults[key]:
+            raise DatasetError(f"DATASETS.{key} = {value!r} does not apply to dataset "
+                               f"{cfg.DATASETS.NAME!r}")
+    options.update(overrides)
+    return build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT_DIR, **options)
 
 
 def build_dataset(name: str, root: str | Path, events_dir: str | Path | None = None,

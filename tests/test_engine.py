@@ -1,0 +1,149 @@
+"""Training engine: schedule, resume after SIGKILL, DDP, NaN stop, checkpoint errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import TINY_TRAIN_OPTS, make_tiny_reid
+from evreid.config import load_config
+from evreid.data import build_dataset_from_cfg
+from evreid.engine.checkpoint import load_checkpoint, save_checkpoint
+from evreid.engine.trainer import Trainer, lr_factor
+from evreid.errors import EvreidError
+
+
+def test_lr_schedule_warmup_then_steps():
+    f = [lr_factor(e, 4, 0.01, [6, 8], 0.1) for e in range(10)]
+    assert f[0] == pytest.approx(0.01) and f[2] == pytest.approx(0.505)
+    assert f[4] == f[5] == 1.0 and f[6] == pytest.approx(0.1) and f[9] == pytest.approx(0.01)
+
+
+def tiny_cfg(root, out, epochs=3, extra=()):
+    return load_config(None, TINY_TRAIN_OPTS + ["DATASETS.ROOT_DIR", str(root), "OUTPUT_DIR",
+                                                str(out), "SOLVER.MAX_EPOCHS", str(epochs),
+                                                *extra])
+
+
+def train_cmd(root, out, epochs, *flags):
+    opts = TINY_TRAIN_OPTS + ["DATASETS.ROOT_DIR", str(root), "OUTPUT_DIR", str(out),
+                              "SOLVER.MAX_EPOCHS", str(epochs), "DETERMINISTIC", "True"]
+    return [sys.executable, "-m", "evreid", "train", "--no-progress", *flags, *opts]
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def test_sigkill_and_resume_matches_uninterrupted(tmp_path):
+    make_tiny_reid(tmp_path / "data", ids=16, frames=8)
+    root = tmp_path / "data"
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(train_cmd(root, full, 6), check=True, env=env(), capture_output=True)
+    proc = subprocess.Popen(train_cmd(root, killed, 6), env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    log = killed / "train_log.csv"
+    while time.time() < deadline:  # kill once two epochs are logged (mid-run)
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists()
+    resumed = subprocess.run(train_cmd(root, killed, 6, "--resume"), env=env(),
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((full / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    assert a["final"] == b["final"]
+    state_a = torch.load(full / "last.pth", weights_only=False)["model"]
+    state_b = torch.load(killed / "last.pth", weights_only=False)["model"]
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
+def test_ddp_two_processes_matches_single(tmp_path):
+    root = make_tiny_reid(tmp_path / "data", ids=16, frames=8).parent
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    batch = ["DATALOADER.IMS_PER_BATCH", "8"]  # global: 4 ids x 2; 2 ids per rank
+    subprocess.run(train_cmd(root, single, 2) + batch, check=True, env=env(),
+                   capture_output=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29517", "-m", "evreid", *train_cmd(root, ddp, 2)[3:], *batch]
+    result = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, [l for l in result.stderr.splitlines() if "rror" in l][:6]
+    a = json.loads((single / "metrics.json").read_text())["final"]
+    b = json.loads((ddp / "metrics.json").read_text())["final"]
+    # same global batches; per-rank BatchNorm statistics and triplet mining differ
+    for key in ("rank1", "mAP"):
+        assert abs(a[key] - b[key]) <= 25.0, (a, b)
+
+
+def test_nan_loss_stops_with_checkpoint_intact(tmp_path):
+    root = make_tiny_reid(tmp_path / "data").parent
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_cfg(root, out, epochs=2), build_dataset_from_cfg(
+        tiny_cfg(root, out)), out, show_progress=False)
+    trainer.train()
+    before = (out / "last.pth").read_bytes()
+    cfg = tiny_cfg(root, out, epochs=3, extra=["SOLVER.BASE_LR", "1e30"])
+    trainer = Trainer(cfg, build_dataset_from_cfg(cfg), out, resume=True, show_progress=False)
+    for p in trainer.model.parameters():  # poison the weights: the loss becomes NaN
+        p.data.fill_(float("nan"))
+    with pytest.raises(EvreidError, match=r"loss became nan at epoch 3.*last good checkpoint"):
+        trainer.train()
+    assert (out / "last.pth").read_bytes() == before
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(EvreidError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "none.pth")
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(EvreidError, match="cannot read checkpoint"):
+        load_checkpoint(broken)
+    save_checkpoint(tmp_path / "a.pth", arch="frames_only", model={})
+    with pytest.raises(EvreidError, match="is for MODEL.ARCH 'frames_only'.*says 'sdcl'"):
+        load_checkpoint(tmp_path / "a.pth", arch="sdcl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pth", "broken.pth"]
+
+
+def test_resume_without_checkpoint(tmp_path):
+    root = make_tiny_reid(tmp_path / "data").parent
+    cfg = tiny_cfg(root, tmp_path / "run")
+    with pytest.raises(EvreidError, match="cannot resume: no checkpoint"):
+        Trainer(cfg, build_dataset_from_cfg(cfg), tmp_path / "run", resume=True)
+
+
+def test_flag_after_overrides_is_explained(capsys):
+    from evreid.cli import main
+
+    assert main(["train", "SEED", "1", "--resume"]) == 2
+    assert "option --resume comes after the KEY VALUE overrides" in capsys.readouterr().err
+
+
+def test_train_and_test_commands(tmp_path, capsys):
+    from evreid.cli import main
+
+    root = make_tiny_reid(tmp_path / "data").parent
+    out = tmp_path / "run"
+    opts = TINY_TRAIN_OPTS + ["DATASETS.ROOT_DIR", str(root), "SOLVER.MAX_EPOCHS", "2"]
+    assert main(["train", "--no-progress", "--json", "--output", str(out), *opts]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["runs"]["frames_only"]) >= {"rank1", "mAP", "mINP"}
+    for name in ("config.yaml", "last.pth", "best.pth", "metrics.json", "train_log.csv",
+                 "eval_log.csv"):
+        assert (out / name).is_file(), name
+    assert main(["test", "--config-file", str(out / "config.yaml"), "--json",
+                 "TEST.SAMPLER", "dense"]) == 0
+    tested = json.loads(capsys.readouterr().out)
+    assert tested["sampler"] == "dense" and (out / "features.npz").is_file()
+    assert main(["evaluate", str(out / "features.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mAP"] == pytest.approx(tested["mAP"])

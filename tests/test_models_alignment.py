@@ -1,0 +1,80 @@
+"""Cross feature alignment (E2F / F2E): sampling geometry, homography, sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from evreid.errors import EvreidError
+from evreid.models.alignment import CrossAlignment, homography_matrix, reference_points
+
+
+def _static(module: CrossAlignment) -> CrossAlignment:
+    """Offsets fixed at zero: every point samples exactly its reference point."""
+    with torch.no_grad():
+        module.sampling_offsets.weight.zero_()
+        module.sampling_offsets.bias.zero_()
+    return module
+
+
+def _expected(module, x, y_values):
+    out = module.output_proj(y_values.flatten(2).transpose(1, 2)).transpose(1, 2)
+    return x + out.reshape(x.shape)
+
+
+def test_zero_offsets_sample_the_same_position():
+    torch.manual_seed(0)
+    align = _static(CrossAlignment(6, 5, embed_dim=8, heads=2, points=1))
+    x, y = torch.randn(2, 6, 4, 3), torch.randn(2, 5, 4, 3)
+    with torch.no_grad():
+        out = align(x, y)
+        assert torch.allclose(out, _expected(align, x, align.value_proj(y)), atol=1e-5)
+
+
+def test_other_map_of_twice_the_size_is_interpolated():
+    torch.manual_seed(1)
+    align = _static(CrossAlignment(6, 5, embed_dim=8, heads=4, points=1))
+    x, y = torch.randn(1, 6, 4, 3), torch.randn(1, 5, 8, 6)
+    with torch.no_grad():
+        out = align(x, y)
+        # centres of the small map fall between 2x2 pixels of the large one
+        pooled = F.avg_pool2d(align.value_proj(y), 2)
+        assert torch.allclose(out, _expected(align, x, pooled), atol=1e-5)
+
+
+def test_homography_translation_shifts_the_sampling():
+    torch.manual_seed(2)
+    shift = homography_matrix([1, 0, 0.25, 0, 1, 0, 0, 0, 1])     # +1/4 width = 1 pixel of 4
+    align = _static(CrossAlignment(3, 3, embed_dim=4, heads=2, points=1, homography=shift))
+    x, y = torch.randn(1, 3, 2, 4), torch.randn(1, 3, 2, 4)
+    with torch.no_grad():
+        v = align.value_proj(y)
+        shifted = torch.cat([v[..., 1:], torch.zeros_like(v[..., :1])], -1)   # zeros outside
+        assert torch.allclose(align(x, y), _expected(align, x, shifted), atol=1e-5)
+
+
+def test_reference_points_and_homography_validation():
+    pts = reference_points(2, 4, torch.eye(3))
+    assert torch.allclose(pts[:4, 0], torch.tensor([0.125, 0.375, 0.625, 0.875]))
+    assert torch.allclose(pts[::4, 1], torch.tensor([0.25, 0.75]))
+    assert torch.equal(homography_matrix(None), torch.eye(3))
+    with pytest.raises(EvreidError, match="9 numbers"):
+        homography_matrix([1, 0, 0])
+    with pytest.raises(EvreidError, match="singular"):
+        homography_matrix([1, 0, 0, 1, 0, 0, 0, 0, 1])
+    with pytest.raises(EvreidError, match="multiple of"):
+        CrossAlignment(4, 4, embed_dim=10, heads=4)
+
+
+def test_any_map_size_and_gradients_reach_offsets():
+    torch.manual_seed(3)
+    align = CrossAlignment(8, 4, embed_dim=16, heads=8, points=4)
+    for hq, wq, hv, wv in [(5, 3, 5, 3), (7, 2, 3, 9), (1, 1, 2, 2)]:
+        x, y = torch.randn(2, 8, hq, wq), torch.randn(2, 4, hv, wv, requires_grad=True)
+        out = align(x, y)
+        assert out.shape == x.shape
+        align.zero_grad()
+        out.square().sum().backward()
+        assert align.sampling_offsets.weight.grad.abs().sum() > 0
+        assert y.grad.abs().sum() > 0
