@@ -19,6 +19,8 @@ from evreid.errors import EvreidError
 
 # name -> (module, one-line help). Order is the order of `evreid --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("evreid.commands.demo",
+             "end-to-end example: synthetic data -> events -> SDCL vs frames-only -> metrics"),
     "datasets": ("evreid.commands.datasets",
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
     "train": ("evreid.commands.train", "train a model (SDCL by default) and evaluate it"),

@@ -32,7 +32,6 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     from evreid.config import load_config
-
     from evreid.errors import EvreidError
 
     opts = list(args.opts or [])
