@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("evreid.commands.test", "evaluate a trained model on a dataset's query / gallery"),
     "evaluate": ("evreid.commands.evaluate",
                  "CMC / mAP / mINP from saved features or a distance matrix"),
+    "export": ("evreid.commands.export", "export a trained model (ONNX), checked against torch"),
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
 }
 

@@ -55,7 +55,8 @@ class Preset:
     min_len: int
     max_len: int
     fps: float = 20.0
-    substeps: int = 4         # internal sub-frames per video frame
+    render_rate: int = 8      # rendered sub-frames per video frame interval (shutter)
+    event_rate: int = 4       # of which fed to the event sensor (divides render_rate)
     num_splits: int = 10
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,11 +65,11 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", num_ids=8, num_cameras=2, height=64, width=32, min_len=6, max_len=9,
-                   substeps=4),
+                   render_rate=4, event_rate=2),
     "small": Preset("small", num_ids=64, num_cameras=2, height=128, width=64, min_len=24,
-                    max_len=48, substeps=4),
+                    max_len=48),
     "full": Preset("full", num_ids=300, num_cameras=3, height=256, width=128, min_len=32,
-                   max_len=96, substeps=6),
+                   max_len=96, render_rate=12, event_rate=6),
 }
 
 

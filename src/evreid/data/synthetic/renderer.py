@@ -200,53 +200,109 @@ def rigid_parts(ident: Identity) -> dict[str, list[Part]]:
                     else _bag_parts(ident, pose.arms["near"][0] - rel, up, fwd))}
 
 
-def _draw_parts(canvas: np.ndarray, parts: list[Part], pelvis: np.ndarray,
-                place: Placement, shade: float = 1.0) -> None:
-    for poly, colour in parts:
-        _fill(canvas, place.to_pixels(poly + pelvis), _shade(colour, shade))
+class _Shapes:
+    """Polygons of one figure in body coordinates, in drawing order.
+
+    Limbs are queued as capsule specs and outlined together in one vectorised
+    call; the whole figure is then mapped to pixels in one affine transform
+    (a uniform scale, so discs stay discs) and filled polygon by polygon. Per
+    sub-frame this keeps the NumPy call count small, which is what the cost is.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[tuple[np.ndarray | None, tuple[int, int, int]]] = []
+        self.caps: list[tuple[int, np.ndarray, np.ndarray, float, float]] = []
+
+    def polygon(self, poly: np.ndarray, colour: tuple[int, int, int]) -> None:
+        self.items.append((poly, colour))
+
+    def capsule(self, p0: np.ndarray, p1: np.ndarray, r0: float, r1: float,
+                colour: tuple[int, int, int]) -> None:
+        self.caps.append((len(self.items), p0, p1, r0, r1))
+        self.items.append((None, colour))
+
+    def draw(self, canvas: np.ndarray, place: Placement) -> None:
+        polys = [poly for poly, _ in self.items]
+        if self.caps:
+            idx, p0, p1, r0, r1 = zip(*self.caps, strict=True)
+            outlines = capsules(np.array(p0), np.array(p1), np.array(r0), np.array(r1))
+            for i, outline in zip(idx, outlines, strict=True):
+                polys[i] = outline
+        sizes = np.cumsum([len(poly) for poly in polys])[:-1]
+        pixels = place.to_pixels(np.concatenate(polys))
+        fixed = np.round(pixels * _SCALE).astype(np.int32)
+        for pts, (_, colour) in zip(np.split(fixed, sizes), self.items, strict=True):
+            cv2.fillConvexPoly(canvas, pts, colour, lineType=cv2.LINE_AA, shift=_SHIFT)
 
 
-def _draw_leg(canvas: np.ndarray, ident: Identity, leg: np.ndarray, place: Placement,
-              shade: float) -> None:
+def capsules(p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: np.ndarray) -> np.ndarray:
+    """Outlines [N, 14, 2] of N capsules at once (see :func:`capsule`)."""
+    d = p1 - p0
+    length = np.hypot(d[:, 0], d[:, 1])[:, None]
+    d = np.where(length > 1e-9, d / np.maximum(length, 1e-12), np.array([1.0, 0.0]))
+    n = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    cos, sin = np.cos(_CAP)[None, :, None], np.sin(_CAP)[None, :, None]
+    rim = cos * d[:, None, :] + sin * n[:, None, :]
+    end = p1[:, None, :] + r1[:, None, None] * rim
+    start = p0[:, None, :] - r0[:, None, None] * rim
+    return np.concatenate([end, start], axis=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _colours(ident: Identity) -> dict[str, tuple[int, int, int]]:
+    """Every colour of the figure, plain and far-side shaded (``far_*``)."""
+    c = ident.clothing
+    base = {"top": c.top, "bottom": c.bottom, "skin": c.skin, "shoes": c.shoes,
+            "sleeve": c.top if c.long_sleeves else c.skin, "bag": c.bag_colour,
+            "strap": _shade(c.bag_colour, 0.8)}
+    return {**base, **{f"far_{k}": _shade(v, FAR_SHADE) for k, v in base.items()}}
+
+
+def _leg(shapes: _Shapes, ident: Identity, leg: np.ndarray, far: bool) -> None:
     c, s = ident.clothing, ident.build.limb_scale
-    hip, knee, ankle, toe = place.to_pixels(leg)
-    h = place.height
-    thigh_r, shank_r, foot_r = (THIGH_W * s * h / 2, SHANK_W * s * h / 2, FOOT_W * h / 2)
+    col = _colours(ident)
+    pre = "far_" if far else ""
+    hip, knee, ankle, toe = leg
+    thigh_r, shank_r, foot_r = THIGH_W * s / 2, SHANK_W * s / 2, FOOT_W / 2
     bare_shank = c.bottom_type in ("shorts", "skirt")
-    _fill(canvas, capsule(knee, ankle, shank_r, 0.8 * shank_r),
-          _shade(c.skin if bare_shank else c.bottom, shade))
-    _fill(canvas, capsule(ankle, toe, foot_r, 0.8 * foot_r), _shade(c.shoes, shade))
+    shapes.capsule(knee, ankle, shank_r, 0.8 * shank_r,
+                   col[pre + ("skin" if bare_shank else "bottom")])
+    shapes.capsule(ankle, toe, foot_r, 0.8 * foot_r, col[pre + "shoes"])
     if c.bottom_type == "shorts":
         knee_cover = hip + 0.75 * (knee - hip)
-        _fill(canvas, capsule(knee_cover, knee, shank_r, shank_r), _shade(c.skin, shade))
-        _fill(canvas, capsule(hip, knee_cover, thigh_r, thigh_r * 0.95), _shade(c.bottom, shade))
+        shapes.capsule(knee_cover, knee, shank_r, shank_r, col[pre + "skin"])
+        shapes.capsule(hip, knee_cover, thigh_r, thigh_r * 0.95, col[pre + "bottom"])
     elif c.bottom_type == "skirt":
-        _fill(canvas, capsule(hip, knee, thigh_r * 0.95, shank_r), _shade(c.skin, shade))
+        shapes.capsule(hip, knee, thigh_r * 0.95, shank_r, col[pre + "skin"])
     else:
-        _fill(canvas, capsule(hip, knee, thigh_r, shank_r * 1.05), _shade(c.bottom, shade))
+        shapes.capsule(hip, knee, thigh_r, shank_r * 1.05, col[pre + "bottom"])
 
 
-def _draw_arm(canvas: np.ndarray, ident: Identity, arm: np.ndarray, place: Placement,
-              shade: float) -> None:
-    c, s = ident.clothing, ident.build.limb_scale
-    shoulder, elbow, hand = place.to_pixels(arm)
-    h = place.height
-    upper_r, fore_r = UPPER_ARM_W * s * h / 2, FOREARM_W * s * h / 2
-    sleeve = c.top if c.long_sleeves else c.skin
-    _fill(canvas, capsule(elbow, hand, fore_r, 0.85 * fore_r), _shade(sleeve, shade))
-    _fill(canvas, capsule(hand - 0.15 * (hand - elbow), hand, 0.9 * fore_r, 0.9 * fore_r),
-          _shade(c.skin, shade))
-    _fill(canvas, capsule(shoulder, elbow, upper_r, fore_r), _shade(c.top, shade))
+def _arm(shapes: _Shapes, ident: Identity, arm: np.ndarray, far: bool) -> None:
+    s = ident.build.limb_scale
+    col = _colours(ident)
+    pre = "far_" if far else ""
+    shoulder, elbow, hand = arm
+    upper_r, fore_r = UPPER_ARM_W * s / 2, FOREARM_W * s / 2
+    shapes.capsule(elbow, hand, fore_r, 0.85 * fore_r, col[pre + "sleeve"])
+    shapes.capsule(hand - 0.15 * (hand - elbow), hand, 0.9 * fore_r, 0.9 * fore_r,
+                   col[pre + "skin"])
+    shapes.capsule(shoulder, elbow, upper_r, fore_r, col[pre + "top"])
 
 
-def _draw_skirt(canvas: np.ndarray, ident: Identity, pose: Pose, place: Placement) -> None:
+def _skirt(shapes: _Shapes, ident: Identity, pose: Pose) -> None:
     b = ident.build
     up, fwd = _trunk_frame(pose)
     hem = [leg[0] + 0.72 * (leg[1] - leg[0]) for leg in pose.legs.values()]
     pts = [pose.pelvis + 0.12 * up + side * b.hip_width / 2 * fwd for side in (-1, 1)]
     pts += [h + side * 0.06 * fwd for h in hem for side in (-1, 1)]
-    hull = cv2.convexHull(place.to_pixels(np.array(pts)).astype(np.float32))[:, 0]
-    _fill(canvas, hull, ident.clothing.bottom)
+    hull = cv2.convexHull(np.array(pts, np.float32))[:, 0].astype(np.float64)
+    shapes.polygon(hull, ident.clothing.bottom)
+
+
+def _parts(shapes: _Shapes, parts: list[Part], pelvis: np.ndarray, far: bool = False) -> None:
+    for poly, colour in parts:
+        shapes.polygon(poly + pelvis, _shade(colour, FAR_SHADE) if far else colour)
 
 
 def draw_person(canvas: np.ndarray, ident: Identity, pose: Pose, place: Placement) -> None:
@@ -261,19 +317,21 @@ def draw_person(canvas: np.ndarray, ident: Identity, pose: Pose, place: Placemen
     near_side = "right" if place.direction > 0 else "left"
     bag_near = c.bag == f"shoulder_{near_side}"
     bag_far = c.bag.startswith("shoulder") and not bag_near
+    shapes = _Shapes()
     if bag_far:
-        _draw_parts(canvas, parts["bag"], pose.pelvis, place, FAR_SHADE)
-    _draw_arm(canvas, ident, pose.arms["far"], place, FAR_SHADE)
-    _draw_leg(canvas, ident, pose.legs["far"], place, FAR_SHADE)
+        _parts(shapes, parts["bag"], pose.pelvis, far=True)
+    _arm(shapes, ident, pose.arms["far"], far=True)
+    _leg(shapes, ident, pose.legs["far"], far=True)
     if c.bag == "backpack":
-        _draw_parts(canvas, parts["bag"], pose.pelvis, place)
-    _draw_leg(canvas, ident, pose.legs["near"], place, 1.0)
+        _parts(shapes, parts["bag"], pose.pelvis)
+    _leg(shapes, ident, pose.legs["near"], far=False)
     if c.bottom_type == "skirt":
-        _draw_skirt(canvas, ident, pose, place)
-    _draw_parts(canvas, parts["upper"], pose.pelvis, place)
+        _skirt(shapes, ident, pose)
+    _parts(shapes, parts["upper"], pose.pelvis)
     if bag_near:
-        _draw_parts(canvas, parts["bag"], pose.pelvis, place)
-    _draw_arm(canvas, ident, pose.arms["near"], place, 1.0)
+        _parts(shapes, parts["bag"], pose.pelvis)
+    _arm(shapes, ident, pose.arms["near"], far=False)
+    shapes.draw(canvas, place)
 
 
 # -- static occluders ----------------------------------------------------------------
