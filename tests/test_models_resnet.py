@@ -11,6 +11,16 @@ from evreid.models import build_model
 from evreid.models.resnet import build_resnet, load_backbone_state_dict
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # the test machine is shared: with other jobs running, two OpenMP threads
+    # spin against each other and these tests run several times slower
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _bn(prefix: str, c: int, counter: bool = True) -> dict[str, tuple[int, ...]]:
     keys = {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
             f"{prefix}.running_var": (c,)}

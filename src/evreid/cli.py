@@ -21,6 +21,7 @@ from evreid.errors import EvreidError
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("evreid.commands.demo",
              "end-to-end example: synthetic data -> events -> SDCL vs frames-only -> metrics"),
+    "synth": ("evreid.commands.synth", "generate the synthetic benchmark (frames + events)"),
     "datasets": ("evreid.commands.datasets",
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
     "train": ("evreid.commands.train", "train a model (SDCL by default) and evaluate it"),
@@ -28,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evreid.commands.evaluate",
                  "CMC / mAP / mINP from saved features or a distance matrix"),
     "export": ("evreid.commands.export", "export a trained model (ONNX), checked against torch"),
+    "reproduce": ("evreid.commands.reproduce",
+                  "re-run a paper table (table1-4, fig6) over several seeds"),
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
 }
 

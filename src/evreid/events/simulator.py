@@ -45,7 +45,12 @@ Effects that depend on time:
   ``f_c = cutoff_hz * max(I / 255, 0.05)`` (dark pixels are slower), integrated
   exactly for a linear input over each sub-step.
 
-Sub-steps: only the low-pass filter and shot-noise resets need them. With
+Shot-noise resets need no sub-steps either: a pixel with a noise event is cut
+at that instant (exactly), which is cheap because noise is sparse. With the
+low-pass filter on, its sub-steps (below) take the resets at the end of the
+sub-step that contains them.
+
+Sub-steps: only the low-pass filter needs them. With
 ``upsample="linear"`` each pixel is split into its own number of sub-steps so
 that its input changes by at most ``max_log_step`` thresholds per sub-step
 (capped at ``max_substeps``); pixels that barely change take one step, so the
@@ -106,9 +111,11 @@ class SimulatorConfig:
     * ``clean``: defaults with ``refractory_us = 0`` -- fixed-pattern threshold
       mismatch stays (sigma 0.03) but no noise and no refractory period; the
       closest to "ideal" events a real sensor could give.
-    * ``realistic``: defaults plus leak events 0.1 Hz (jitter 10 %), shot noise
-      0.1 Hz per pixel, a 500 Hz (at full scale) intensity-dependent
-      photoreceptor cutoff and refractory 500 us.
+    * ``realistic``: defaults plus leak events 0.1 Hz (per-pixel jitter 10 %),
+      shot noise 0.5 Hz per pixel and refractory 500 us -- a DVS in daylight.
+      The photoreceptor low-pass stays off: at daylight intensities its cutoff
+      (hundreds of Hz and more) is far above any video frame rate. Set
+      ``cutoff_hz`` (e.g. 200) for low light; it costs sub-steps.
     """
 
     pos_threshold: float = 0.2
@@ -133,7 +140,7 @@ class SimulatorConfig:
         "clean": {"refractory_us": 0, "leak_rate_hz": 0.0, "shot_noise_rate_hz": 0.0,
                   "cutoff_hz": 0.0},
         "realistic": {"refractory_us": 500, "leak_rate_hz": 0.1, "leak_jitter": 0.1,
-                      "shot_noise_rate_hz": 0.1, "cutoff_hz": 500.0},
+                      "shot_noise_rate_hz": 0.5, "cutoff_hz": 0.0},
     }
 
     def __post_init__(self) -> None:
@@ -202,7 +209,7 @@ class SimulatorConfig:
 
     @property
     def needs_substeps(self) -> bool:
-        return self.upsample != "none" and (self.cutoff_hz > 0 or self.shot_noise_rate_hz > 0)
+        return self.upsample != "none" and self.cutoff_hz > 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,10 +414,11 @@ class EventSimulator:
             M = int(xp.max(m))
         else:
             m, M = None, 1
-        if M == 1:
+        if M == 1 and noise is None:
             collect(self._step(slice(None), t_a, float(t_a), dt, La, Lb, tau, t_b))
-            if noise is not None:
-                self._apply_noise_resets(noise[1], noise[2])
+        elif M == 1:
+            for res in self._split_at_noise(t_a, t_b, La, Lb, tau, noise):
+                collect(res)
         else:
             m_int = xp.int64(m)
             noise_step = None
@@ -463,7 +471,7 @@ class EventSimulator:
         xp = self.xp
         if tau is not None:
             y0 = self.filt[sel]
-            btau = (u1 - u0) / h * tau
+            btau = (u1 - u0) / (h if isinstance(h, float) else xp.maximum(h, 1e-9)) * tau
             y1 = u1 - btau + (y0 - u0 + btau) * xp.exp(-h / tau)
             self.filt[sel] = y1
             v0, v1 = y0, y1
@@ -509,6 +517,40 @@ class EventSimulator:
         pix = xp.repeat(src, counts)
         p = xp.repeat(xp.int8(xp.where(on, 1, -1)), counts)
         return t, pix, p
+
+    def _split_at_noise(self, t_a: int, t_b: int, La: Any, Lb: Any, tau: Any,
+                        noise: tuple[Any, Any, Any]) -> Iterator[tuple[Any, Any, Any] | None]:
+        """One-step interval where pixels with shot noise are split at each noise event.
+
+        A noise event resets its pixel exactly at its time: the pixel's segment is cut
+        there, the reference moves by +C+ / -C-, and the rest follows. Passes go over
+        the noise rank within a pixel (noise is sparse), then one pass over all pixels.
+        """
+        xp = self.xp
+        nt, npix, npol = noise
+        order = xp.argsort(nt - t_a)
+        order = order[xp.argsort(npix[order])]          # (pixel, time) order
+        nt, npix, npol = nt[order], npix[order], npol[order]
+        n = len(nt)
+        first = xp.zeros(n, "bool")
+        first[0] = True
+        first[1:] = npix[1:] != npix[:-1]
+        rank = xp.arange(n) - xp.cummax(xp.where(first, xp.arange(n), 0))
+        dt = float(t_b - t_a)
+        dL = Lb - La
+        ts0 = xp.full(self.npix, float(t_a), "float64")
+        u0 = xp.copy(La)
+        for r in range(int(xp.max(rank)) + 1):
+            idx = xp.nonzero(rank == r)
+            pp, tn = npix[idx], xp.float64(nt[idx])
+            u_end = La[pp] + dL[pp] * ((tn - t_a) / dt)
+            start = ts0[pp]
+            yield self._step(pp, t_a, start, tn - start, u0[pp], u_end,
+                             None if tau is None else tau[pp], t_b)
+            self._apply_noise_resets(pp, npol[idx])
+            ts0[pp] = tn
+            u0[pp] = u_end
+        yield self._step(slice(None), t_a, ts0, t_b - ts0, u0, Lb, tau, t_b)
 
     def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
         rate = self.cfg.shot_noise_rate_hz

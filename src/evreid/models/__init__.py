@@ -16,8 +16,13 @@ from torch import nn
 
 from evreid.config import CfgNode
 from evreid.errors import EvreidError
-from evreid.models.baselines import (events_only, frames_only, fusion_add, fusion_attention,
-                                     fusion_concat)
+from evreid.models.baselines import (
+    events_only,
+    frames_only,
+    fusion_add,
+    fusion_attention,
+    fusion_concat,
+)
 from evreid.models.resnet import load_backbone_state_dict
 from evreid.models.sdcl import SDCL, sdcl, sdcl_e2f_only, sdcl_f2e_only
 

@@ -108,10 +108,9 @@ class SDCL(nn.Module):
         if ref is None:
             raise EvreidError(f"{self.arch}: no input given")
         B, T = ref.shape[:2]
-        if self.uses_frames:
-            if frames is None or frames.dim() != 5 or frames.shape[2] != 3:
-                got = None if frames is None else tuple(frames.shape)
-                raise EvreidError(f"{self.arch}: frames must be [B, T, 3, H, W]; got {got}")
+        if self.uses_frames and (frames is None or frames.dim() != 5 or frames.shape[2] != 3):
+            got = None if frames is None else tuple(frames.shape)
+            raise EvreidError(f"{self.arch}: frames must be [B, T, 3, H, W]; got {got}")
         if self.uses_events:
             if events is None:
                 raise EvreidError(f"{self.arch} needs events [B, T, bins, 2, H, W]; got None "

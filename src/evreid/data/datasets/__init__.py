@@ -20,6 +20,7 @@ from evreid.data.datasets.base import (
 from evreid.data.datasets.ilidsvid import load_ilidsvid
 from evreid.data.datasets.mars import load_mars
 from evreid.data.datasets.prid2011 import load_prid2011
+from evreid.data.datasets.synthetic import load_synthetic
 
 __all__ = ["DATASETS", "DatasetError", "Tracklet", "VideoDataset", "build_dataset",
            "build_dataset_from_cfg",
@@ -29,6 +30,7 @@ DATASETS: dict[str, Callable[..., VideoDataset]] = {
     "mars": load_mars,
     "ilidsvid": load_ilidsvid,
     "prid2011": load_prid2011,
+    "synthetic": load_synthetic,
 }
 # names used by the seed paper's scripts
 ALIASES = {"prid": "prid2011", "ilids": "ilidsvid", "ilids-vid": "ilidsvid",
