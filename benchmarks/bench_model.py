@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-batch", type=int, default=8)
     parser.add_argument("--event-density", type=float, default=0.02)
     parser.add_argument("--num-classes", type=int, default=625)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     lines = ["# Model cost (issue 5)", "",
              f"Date: {datetime.date.today().isoformat()}. Machine: 2-core CPU sandbox, "

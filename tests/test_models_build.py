@@ -126,6 +126,9 @@ def test_input_errors_are_clear():
         model(frames[:, :, :1], events)
     with pytest.raises(EvreidError, match="num_classes"):
         build_model(cfg, 0)
+    cfg.MODEL.NECK = "none"
+    with pytest.raises(EvreidError, match="MODEL.NECK"):
+        build_model(cfg, NUM_CLASSES)
 
 
 def test_preset_files_hold_only_known_keys():
@@ -133,6 +136,22 @@ def test_preset_files_hold_only_known_keys():
         cfg = load_config(CONFIGS / name)
         assert cfg.MODEL.ARCH == "sdcl"
         assert cfg.EVENTS.BINS == 3
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_paper_widths_every_arch(arch):
+    """Paper channel widths (ResNet-50, 1024-d, T = 8, 3 levels) on a reduced 128x64
+    input, one clip in eval mode: every arch gives the 1024-d embedding."""
+    torch.manual_seed(0)
+    cfg = load_config(CONFIGS / "sdcl_paper.yaml",
+                      ["MODEL.ARCH", arch, "INPUT.SIZE_TRAIN", [128, 64]])
+    model = build_model(cfg, 625).eval()
+    frames, events = inputs(cfg, batch=1, density=0.02)
+    with torch.no_grad():
+        maps = model.forward_maps(frames, events if model.uses_events else None)
+        emb = model.heads(model.aggregation(maps))
+    assert maps.shape == (1, 8, 1024, 8, 4)
+    assert emb.shape == (1, 1024) and torch.isfinite(emb).all()
 
 
 def test_paper_scale_sdcl():

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("evreid.commands.demo",
              "end-to-end example: synthetic data -> events -> SDCL vs frames-only -> metrics"),
     "synth": ("evreid.commands.synth", "generate the synthetic benchmark (frames + events)"),
+    "simulate": ("evreid.commands.simulate", "simulate DVS events from frames or a dataset (cached)"),
     "datasets": ("evreid.commands.datasets",
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
     "train": ("evreid.commands.train", "train a model (SDCL by default) and evaluate it"),
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("evreid.commands.export", "export a trained model (ONNX), checked against torch"),
     "reproduce": ("evreid.commands.reproduce",
                   "re-run a paper table (table1-4, fig6) over several seeds"),
+    "viz": ("evreid.commands.viz", "pictures: event frames (red ON / blue OFF) next to frames"),
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
 }
 

@@ -362,10 +362,9 @@ class EventSimulator:
         samples.append((t_us, luma))
         for t_b, luma_b in samples:
             parts.append(self._interval(t_b, luma_b))
-        t = self.xp.cat([q[0] for q in parts])
-        pix = self.xp.cat([q[1] for q in parts])
-        p = self.xp.cat([q[2] for q in parts])
-        return self._to_events(t, pix, p)
+        if len(parts) == 1:
+            return self._to_events(*parts[0])
+        return self._to_events(*(self.xp.cat([q[i] for q in parts]) for i in range(3)))
 
     # -- internals ---------------------------------------------------------------
     def _start(self, luma: np.ndarray, t_us: int) -> None:
@@ -382,8 +381,8 @@ class EventSimulator:
         t = self.xp.numpy(t)
         pix = self.xp.numpy(pix)
         y, x = np.divmod(pix, self.width)
-        return Events(t, x.astype(np.int16), y.astype(np.int16), self.xp.numpy(p),
-                      self.width, self.height)
+        return Events._trusted(t, x.astype(np.int16), y.astype(np.int16), self.xp.numpy(p),
+                               self.width, self.height)
 
     def _interval(self, t_b: int, luma_b: np.ndarray) -> tuple[Any, Any, Any]:
         """Events of one sample interval (t_prev, t_b]; advances the state."""
@@ -398,14 +397,6 @@ class EventSimulator:
             tau = xp.float64(1e6 / (2 * math.pi * cfg.cutoff_hz * rel))   # microseconds
         noise = self._shot_noise(t_a, t_b)
 
-        out_t, out_pix, out_p = [], [], []
-
-        def collect(res: tuple[Any, Any, Any] | None) -> None:
-            if res is not None:
-                out_t.append(res[0])
-                out_pix.append(res[1])
-                out_p.append(res[2])
-
         if cfg.needs_substeps:
             change = xp.abs(Lb - La)
             if self.filt is not None:
@@ -415,58 +406,94 @@ class EventSimulator:
         else:
             m, M = None, 1
         if M == 1 and noise is None:
-            collect(self._step(slice(None), t_a, float(t_a), dt, La, Lb, tau, t_b))
+            parts = [self._step(slice(None), t_a, float(t_a), dt, La, Lb, tau, t_b)]
         elif M == 1:
-            for res in self._split_at_noise(t_a, t_b, La, Lb, tau, noise):
-                collect(res)
+            parts = list(self._split_at_noise(t_a, t_b, La, Lb, tau, noise))
         else:
-            m_int = xp.int64(m)
-            noise_step = None
-            if noise is not None:
-                frac = (xp.float64(noise[0]) - t_a) / dt
-                noise_step = xp.int64(xp.ceil(frac * xp.float64(m_int[noise[1]]))) - 1
-            dL = Lb - La
-            for j in range(M):
-                sel = slice(None) if j == 0 else xp.nonzero(m_int > j)
-                mj = m[sel]
-                s0 = j / mj
-                s1 = (j + 1) / mj
-                dLs = dL[sel]
-                La_s = La[sel]
-                u0 = La_s + dLs * s0
-                u1 = xp.where(m_int[sel] == j + 1, Lb[sel], La_s + dLs * s1)
-                h = dt / mj
-                tau_s = tau[sel] if tau is not None else None
-                collect(self._step(sel, t_a, t_a + s0 * dt, h, u0, u1, tau_s, t_b))
-                if noise_step is not None:
-                    hit = xp.nonzero(noise_step == j)
-                    if len(hit):
-                        self._apply_noise_resets(noise[1][hit], noise[2][hit])
-        if noise is not None:
-            collect(noise)
+            parts = list(self._substeps(t_a, t_b, La, Lb, tau, noise, m, M))
         self.L_prev = Lb
         self.t_prev, self.luma_prev = t_b, luma_b
-        if not out_t:
+        parts = [q for q in parts if q is not None and len(q[0])]
+        if not parts:
             empty = xp.zeros(0, "int64")
             return empty, empty, xp.zeros(0, "int8")
-        t = xp.cat(out_t) if len(out_t) > 1 else out_t[0]
-        pix = xp.cat(out_pix) if len(out_pix) > 1 else out_pix[0]
-        p = xp.cat(out_p) if len(out_p) > 1 else out_p[0]
-        # time order; ties keep generation order (pixel-major), identical in both backends
+        if len(parts) == 1:
+            t, pix, p = parts[0]
+        else:
+            t, pix, p = (xp.cat([q[i] for q in parts]) for i in range(3))
+        # time order; ties keep generation order, identical in both backends
         order = xp.argsort(t - t_a)
-        t, pix, p = t[order], pix[order], p[order]
-        if cfg.refractory_us > 0 and len(t):
-            keep = self._refractory(t, pix)
-            if keep is not None:
-                t, pix, p = t[keep], pix[keep], p[keep]
-        return t, pix, p
+        return t[order], pix[order], p[order]
+
+    def _substeps(self, t_a: int, t_b: int, La: Any, Lb: Any, tau: Any,
+                  noise: tuple[Any, Any, Any] | None, m: Any,
+                  M: int) -> Iterator[tuple[Any, Any, Any] | None]:
+        """Per-pixel uniform sub-steps: pixel i takes m[i] steps of (t_b - t_a) / m[i]."""
+        xp = self.xp
+        dt = float(t_b - t_a)
+        m_int = xp.int64(m)
+        noise_step = None
+        if noise is not None:
+            frac = (xp.float64(noise[0]) - t_a) / dt
+            noise_step = xp.int64(xp.ceil(frac * xp.float64(m_int[noise[1]]))) - 1
+        dL = Lb - La
+        for j in range(M):
+            sel = slice(None) if j == 0 else xp.nonzero(m_int > j)
+            mj = m[sel]
+            s0 = j / mj
+            dLs = dL[sel]
+            La_s = La[sel]
+            u0 = La_s + dLs * s0
+            u1 = xp.where(m_int[sel] == j + 1, Lb[sel], La_s + dLs * ((j + 1) / mj))
+            yield self._step(sel, t_a, t_a + s0 * dt, dt / mj, u0, u1,
+                             None if tau is None else tau[sel], t_b)
+            if noise_step is not None:
+                hit = xp.nonzero(noise_step == j)
+                if len(hit):
+                    yield self._noise_events(noise[0][hit], noise[1][hit], noise[2][hit])
+
+    def _split_at_noise(self, t_a: int, t_b: int, La: Any, Lb: Any, tau: Any,
+                        noise: tuple[Any, Any, Any]) -> Iterator[tuple[Any, Any, Any] | None]:
+        """One-step interval where pixels with shot noise are split at each noise event.
+
+        A noise event resets its pixel exactly at its time: the pixel's segment is cut
+        there, the reference moves by +C+ / -C-, and the rest follows. Passes go over
+        the noise rank within a pixel (noise is sparse), then one pass over all pixels.
+        """
+        xp = self.xp
+        nt, npix, npol = noise
+        order = xp.argsort(nt - t_a)
+        order = order[xp.argsort(npix[order])]          # (pixel, time) order
+        nt, npix, npol = nt[order], npix[order], npol[order]
+        n = len(nt)
+        first = xp.zeros(n, "bool")
+        first[0] = True
+        first[1:] = npix[1:] != npix[:-1]
+        rank = xp.arange(n) - xp.cummax(xp.where(first, xp.arange(n), 0))
+        dt = float(t_b - t_a)
+        dL = Lb - La
+        ts0 = xp.full(self.npix, float(t_a), "float64")
+        u0 = xp.copy(La)
+        for r in range(int(xp.max(rank)) + 1):
+            idx = xp.nonzero(rank == r)
+            pp, tn_i = npix[idx], nt[idx]
+            tn = xp.float64(tn_i)
+            u_end = La[pp] + dL[pp] * ((tn - t_a) / dt)
+            start = ts0[pp]
+            yield self._step(pp, t_a, start, tn - start, u0[pp], u_end,
+                             None if tau is None else tau[pp], t_b)
+            yield self._noise_events(tn_i, pp, npol[idx])
+            ts0[pp] = tn
+            u0[pp] = u_end
+        yield self._step(slice(None), t_a, ts0, t_b - ts0, u0, Lb, tau, t_b)
 
     def _step(self, sel: Any, t_a: int, ts0: Any, h: Any, u0: Any, u1: Any, tau: Any,
               t_b: int) -> tuple[Any, Any, Any] | None:
         """One linear segment for the pixels ``sel``: crossings -> events, state update.
 
         ``ts0`` / ``h`` are the segment start time and length in microseconds (scalars
-        or per-pixel arrays); ``u0`` / ``u1`` the log intensity at its ends.
+        or per-pixel arrays); ``u0`` / ``u1`` the log intensity at its ends. Events come
+        back pixel-major, in time order within a pixel, refractory filter applied.
         """
         xp = self.xp
         if tau is not None:
@@ -504,53 +531,23 @@ class EventSimulator:
         span = e1 - e0
         pos = span > 0
         h_a = h if isinstance(h, float) else h[active]
-        t0_a = ts0 if isinstance(ts0, (int, float)) else ts0[active]
+        t0_a = ts0 if isinstance(ts0, float) else ts0[active]
         inv = xp.where(pos, h_a / xp.where(pos, span, 1.0), 0.0)
         A = t0_a - e0 * inv
         B = c * inv
         ends = xp.cumsum(counts)
         total = int(ends[-1])
-        k = xp.float64(xp.arange(total) - xp.repeat(ends - counts, counts) + 1)
-        t = xp.rint(xp.repeat(A, counts) + k * xp.repeat(B, counts))
+        k = xp.arange(total) - xp.repeat(ends - counts, counts) + 1
+        t = xp.rint(xp.repeat(A, counts) + xp.float64(k) * xp.repeat(B, counts))
         t = xp.clip(xp.int64(t), t_a + 1, t_b)
         src = active if isinstance(sel, slice) else sel[active]
         pix = xp.repeat(src, counts)
         p = xp.repeat(xp.int8(xp.where(on, 1, -1)), counts)
+        if self.cfg.refractory_us > 0:
+            keep = self._refractory(t, pix, k, ends - 1, src)
+            if keep is not None:
+                t, pix, p = t[keep], pix[keep], p[keep]
         return t, pix, p
-
-    def _split_at_noise(self, t_a: int, t_b: int, La: Any, Lb: Any, tau: Any,
-                        noise: tuple[Any, Any, Any]) -> Iterator[tuple[Any, Any, Any] | None]:
-        """One-step interval where pixels with shot noise are split at each noise event.
-
-        A noise event resets its pixel exactly at its time: the pixel's segment is cut
-        there, the reference moves by +C+ / -C-, and the rest follows. Passes go over
-        the noise rank within a pixel (noise is sparse), then one pass over all pixels.
-        """
-        xp = self.xp
-        nt, npix, npol = noise
-        order = xp.argsort(nt - t_a)
-        order = order[xp.argsort(npix[order])]          # (pixel, time) order
-        nt, npix, npol = nt[order], npix[order], npol[order]
-        n = len(nt)
-        first = xp.zeros(n, "bool")
-        first[0] = True
-        first[1:] = npix[1:] != npix[:-1]
-        rank = xp.arange(n) - xp.cummax(xp.where(first, xp.arange(n), 0))
-        dt = float(t_b - t_a)
-        dL = Lb - La
-        ts0 = xp.full(self.npix, float(t_a), "float64")
-        u0 = xp.copy(La)
-        for r in range(int(xp.max(rank)) + 1):
-            idx = xp.nonzero(rank == r)
-            pp, tn = npix[idx], xp.float64(nt[idx])
-            u_end = La[pp] + dL[pp] * ((tn - t_a) / dt)
-            start = ts0[pp]
-            yield self._step(pp, t_a, start, tn - start, u0[pp], u_end,
-                             None if tau is None else tau[pp], t_b)
-            self._apply_noise_resets(pp, npol[idx])
-            ts0[pp] = tn
-            u0[pp] = u_end
-        yield self._step(slice(None), t_a, ts0, t_b - ts0, u0, Lb, tau, t_b)
 
     def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
         rate = self.cfg.shot_noise_rate_hz
@@ -559,60 +556,60 @@ class EventSimulator:
         dt = t_b - t_a
         rng = self.noise_rng
         count = int(rng.poisson(rate * self.npix * dt * 1e-6))
+        if count == 0:
+            return None
         pix = rng.integers(0, self.npix, size=count)
         t = t_b - np.floor(rng.random(count) * dt).astype(np.int64)
         p = np.where(rng.random(count) < 0.5, 1, -1).astype(np.int8)
         xp = self.xp
         return xp.int64(t), xp.int64(pix), xp.int8(p)
 
-    def _apply_noise_resets(self, pix: Any, p: Any) -> None:
+    def _noise_events(self, t: Any, pix: Any, p: Any) -> tuple[Any, Any, Any]:
+        """Noise events (at most one per pixel): reset their pixels, refractory filter."""
         xp = self.xp
         on = xp.float64(p) > 0
         delta = xp.where(on, self.cp[pix], -self.cm[pix])
         xp.index_add(self.ref, pix, delta)
+        R = int(self.cfg.refractory_us)
+        if R > 0:
+            last = self.last_t[pix]
+            kept = (t - last) >= R
+            self.last_t[pix] = xp.where(kept, t, last)
+            if not xp.all(kept):
+                return t[kept], pix[kept], p[kept]
+        return t, pix, p
 
-    def _refractory(self, t: Any, pix: Any) -> Any:
-        """Keep-mask (None = keep all) of time-sorted events after the refractory filter.
+    def _refractory(self, t: Any, pix: Any, k: Any, last_idx: Any, src: Any) -> Any:
+        """Keep-mask (None = keep all) of one step's events under the refractory period.
 
-        Exact sequential semantics (an event is kept if it is at least
-        ``refractory_us`` after the previous *kept* event of its pixel), done with
-        vectorised passes over event rank within a pixel, only for pixels where a
-        violation occurs.
+        Events arrive pixel-major and in time order within a pixel (``k`` = 1, 2, ...
+        is the rank within the pixel, ``last_idx`` the index of each pixel's last event,
+        ``src`` the pixels), so the check needs no sort. Exact sequential semantics: an
+        event is kept if it is at least ``refractory_us`` after the previous *kept*
+        event of its pixel; pixels where the quick check fails are resolved with
+        vectorised passes over ``k``.
         """
         xp = self.xp
         R = int(self.cfg.refractory_us)
-        n = len(t)
-        order = xp.argsort(pix)                 # stable: (pixel, time) order
-        ps, ts = pix[order], t[order]
-        first = xp.zeros(n, "bool")
-        first[0] = True
-        first[1:] = ps[1:] != ps[:-1]
-        prev = xp.where(first, self.last_t[ps], xp.cat([ts[:1], ts[:-1]]))
-        ok = (ts - prev) >= R
-        last = xp.zeros(n, "bool")
-        last[-1] = True
-        last[:-1] = first[1:]
+        first = k == 1
+        prev = xp.where(first, self.last_t[pix], xp.cat([t[:1], t[:-1]]))
+        ok = (t - prev) >= R
         if xp.all(ok):
-            ends = xp.nonzero(last)
-            self.last_t[ps[ends]] = ts[ends]
+            self.last_t[src] = t[last_idx]
             return None
         bad_pix = xp.zeros(self.npix, "bool")
-        bad_pix[ps[xp.nonzero(~ok)]] = True
-        in_bad = bad_pix[ps]
-        good_ends = xp.nonzero(last & ~in_bad)
-        self.last_t[ps[good_ends]] = ts[good_ends]
-        keep_s = xp.full(n, True, "bool")
-        sub = xp.nonzero(in_bad)
-        group_start = xp.cummax(xp.where(first, xp.arange(n), 0))
-        rank = (xp.arange(n) - group_start)[sub]
-        for r in range(int(xp.max(rank)) + 1):
-            idx = sub[xp.nonzero(rank == r)]
-            pp, tt = ps[idx], ts[idx]
+        bad_pix[pix[xp.nonzero(~ok)]] = True
+        good = xp.nonzero(~bad_pix[src])
+        self.last_t[src[good]] = t[last_idx[good]]
+        sub = xp.nonzero(bad_pix[pix])
+        k_sub = k[sub]
+        keep = xp.full(len(t), True, "bool")
+        for r in range(1, int(xp.max(k_sub)) + 1):
+            idx = sub[xp.nonzero(k_sub == r)]
+            pp, tt = pix[idx], t[idx]
             kept = (tt - self.last_t[pp]) >= R
-            keep_s[idx] = kept
+            keep[idx] = kept
             self.last_t[pp] = xp.where(kept, tt, self.last_t[pp])
-        keep = xp.zeros(n, "bool")
-        keep[order] = keep_s
         return keep
 
 
@@ -665,4 +662,4 @@ def simulate(frames: np.ndarray | Sequence[np.ndarray], timestamps_us: Sequence[
     x = np.concatenate([e.x for e in parts])
     y = np.concatenate([e.y for e in parts])
     p = np.concatenate([e.p for e in parts])
-    return Events(t, x, y, p, sim.width, sim.height)
+    return Events._trusted(t, x, y, p, sim.width, sim.height)

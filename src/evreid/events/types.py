@@ -92,6 +92,16 @@ class Events:
                    np.zeros(0, np.int8), width, height)
 
     @classmethod
+    def _trusted(cls, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray,
+                 width: int, height: int) -> Events:
+        """Internal: wrap columns already known to be valid (dtypes, ranges, order)."""
+        obj = object.__new__(cls)
+        for name, value in (("t", t), ("x", x), ("y", y), ("p", p), ("width", int(width)),
+                            ("height", int(height))):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    @classmethod
     def from_unsorted(cls, t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray,
                       width: int, height: int) -> Events:
         """Build Events from columns in any order (stable sort by time)."""

@@ -4,7 +4,8 @@ For every position i of the query modality's map (frames for E2F, events for
 F2E):
 
 - query ``Q_i = X_i * P_i``: the query feature times the other modality's
-  feature at the same place, projected by a 1x1 conv to the query width;
+  feature at the same place (read at the reference point R_i), projected by
+  a 1x1 conv to the query width;
 - reference point ``R_i``: the position mapped into the other modality's
   image by a 3x3 homography (identity for pixel-aligned simulated events);
 - a linear layer predicts, for each of M heads and I points, an offset dR (in
@@ -100,11 +101,14 @@ class CrossAlignment(nn.Module):
         N, _, h, w = x.shape
         hv, wv = y.shape[-2:]
         M, I, D = self.heads, self.points, self.embed_dim
-        proj = self.other_proj(y)
-        if proj.shape[-2:] != (h, w):
-            proj = F.interpolate(proj, size=(h, w), mode="bilinear", align_corners=False)
-        q = (x * proj).flatten(2).transpose(1, 2)                          # [N, hw, Cq]
         ref = reference_points(h, w, self.homography, x.device)            # [hw, 2] (x, y)
+        # the other modality's feature "at the same place" is read at the
+        # reference point, so sizes may differ and the homography is honoured
+        proj = self.other_proj(y)
+        centre = (2 * ref - 1).to(proj.dtype).view(1, h, w, 2).expand(N, -1, -1, -1)
+        proj = F.grid_sample(proj, centre, mode="bilinear", padding_mode="zeros",
+                             align_corners=False)
+        q = (x * proj).flatten(2).transpose(1, 2)                          # [N, hw, Cq]
         scale = torch.tensor([wv, hv], device=x.device, dtype=q.dtype)
         off = self.sampling_offsets(q).view(N, h * w, M, I, 2) / scale
         loc = ref.view(1, h * w, 1, 1, 2) + off                            # [N, hw, M, I, 2]

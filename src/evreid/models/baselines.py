@@ -62,22 +62,28 @@ class AddFusion(nn.Module):
 class _CrossAttention(nn.Module):
     """Multi-head attention from every query position to the other map, whose
     keys/values are average-pooled by ``pool`` (full-resolution keys at the
-    low stage would cost (hw)^2 per frame)."""
+    low stage would cost (hw)^2 per frame). Written with
+    ``scaled_dot_product_attention`` so FLOP counters see every product."""
 
     def __init__(self, cq: int, cv: int, dim: int, heads: int, pool: int = 4) -> None:
         super().__init__()
         self.q = nn.Linear(cq, dim)
-        self.attn = nn.MultiheadAttention(dim, heads, kdim=cv, vdim=cv, batch_first=True)
+        self.kv = nn.Linear(cv, 2 * dim)
         self.out = nn.Linear(dim, cq)
-        self.pool = pool
+        self.heads, self.pool = heads, pool
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         N, C, h, w = x.shape
         hv, wv = y.shape[-2:]
         y = F.adaptive_avg_pool2d(y, (max(1, hv // self.pool), max(1, wv // self.pool)))
-        q = self.q(x.flatten(2).transpose(1, 2))
-        kv = y.flatten(2).transpose(1, 2)
-        mixed, _ = self.attn(q, kv, kv, need_weights=False)
+        q = self.q(x.flatten(2).transpose(1, 2))                          # [N, hw, D]
+        k, v = self.kv(y.flatten(2).transpose(1, 2)).chunk(2, dim=-1)     # [N, L, D]
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)      # [N, M, *, D/M]
+
+        mixed = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        mixed = mixed.transpose(1, 2).flatten(2)                          # [N, hw, D]
         return x + self.out(mixed).transpose(1, 2).reshape(N, C, h, w)
 
 

@@ -80,10 +80,11 @@ def sampling_macs(model: nn.Module, frames: torch.Tensor,
 
     def on_align(mod: CrossAlignment, inputs: tuple, _out: torch.Tensor) -> None:
         x = inputs[0]
-        n, hw = x.shape[0], x.shape[2] * x.shape[3]
+        n, c, hw = x.shape[0], x.shape[1], x.shape[2] * x.shape[3]
         samples = n * hw * mod.heads * mod.points
         per_head = mod.embed_dim // mod.heads
         totals["alignment_bilinear"] += samples * per_head * 5   # 4 corners + weighting
+        totals["alignment_bilinear"] += n * hw * c * 4           # P read at the references
 
     def on_deform(_mod: EventDeformMapping, inputs: tuple, _out: torch.Tensor) -> None:
         x = inputs[0]

@@ -175,6 +175,8 @@ def build_sdcl_model(cfg: CfgNode, num_classes: int, *, frames: bool = True,
                      arch: str = "sdcl") -> SDCL:
     """Assemble one member of the family from ``cfg.MODEL``."""
     m = cfg.MODEL
+    if m.NECK != "bnneck":
+        raise EvreidError(f"unknown MODEL.NECK {m.NECK!r}; valid: bnneck")
     dim = int(m.FEAT_DIM)
     backbone = frame_reduce = encoder = mappings = head = fuse = None
     if frames:

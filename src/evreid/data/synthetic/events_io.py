@@ -33,7 +33,9 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
             np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_EPOCH)
             info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getvalue())
+            # a ZipInfo carries its own method: set it, or the member is stored raw
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.getvalue(), compresslevel=1)
     return buffer.getvalue()
 
 
@@ -50,3 +52,34 @@ def save(path: Path, events: Events, frame_timestamps_us: np.ndarray, fps: float
               "format": np.array(FORMAT)}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(npz_bytes(arrays))
+
+
+def load(path: Path) -> tuple[Events, np.ndarray]:
+    """(events, frame timestamps in microseconds) of a cache written by :func:`save`."""
+    with np.load(path, allow_pickle=False) as data:
+        events = Events(data["t"], data["x"], data["y"], data["p"], int(data["width"]),
+                        int(data["height"]))
+        return events, np.asarray(data["frame_timestamps_us"], np.int64)
+
+
+def polarity_image(events: Events, t_start_us: int, t_end_us: int) -> np.ndarray:
+    """uint8 RGB picture of the events in (t_start, t_end]: red = ON, blue = OFF, white = none.
+
+    A pixel takes the colour of its majority polarity, darker with more events.
+    """
+    window = events.window(t_start_us, t_end_us)
+    shape = (events.height, events.width)
+    on = np.zeros(shape, np.int32)
+    off = np.zeros(shape, np.int32)
+    np.add.at(on, (window.y[window.p > 0], window.x[window.p > 0]), 1)
+    np.add.at(off, (window.y[window.p < 0], window.x[window.p < 0]), 1)
+    image = np.full((*shape, 3), 255, np.uint8)
+    strength = np.clip(0.55 + 0.15 * np.maximum(on, off), 0.0, 1.0)[..., None]
+    red = np.array([230, 30, 30], np.float32)
+    blue = np.array([30, 60, 230], np.float32)
+    white = np.float32(255.0)
+    colour = np.where((on >= off)[..., None], red, blue)
+    shaded = white + strength * (colour - white)
+    active = (on + off) > 0
+    image[active] = np.round(shaded[active]).astype(np.uint8)
+    return image

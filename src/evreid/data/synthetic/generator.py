@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -127,10 +127,20 @@ class GenerationReport:
                 **self.stats}
 
 
-def _render_and_write(task: tuple[str, int, int, str, int, bool]) -> dict[str, Any]:
+class _Task(NamedTuple):
+    preset: str
+    pid: int
+    cam: int
+    protocol: str
+    seed: int
+    with_events: bool
+    staging: str
+
+
+def _render_and_write(task: _Task) -> dict[str, Any]:
     """Worker: render one tracklet and write its frames and events into the staging folder."""
-    preset_name, pid, cam, protocol, seed, with_events = task[:6]
-    staging = Path(task[6])  # type: ignore[misc]
+    preset_name, pid, cam, protocol, seed, with_events, staging_dir = task
+    staging = Path(staging_dir)
     cv2.setNumThreads(1)
     plan = plan_tracklet(seed, get_preset(preset_name), pid, cam, protocol)
     out = render_tracklet(plan, with_events=with_events)
@@ -220,7 +230,7 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
 
 def _run_tasks(spec: Preset, protocol: str, seed: int, with_events: bool, staging: Path,
                workers: int, progress: bool) -> list[dict[str, Any]]:
-    tasks = [(spec.name, pid, cam, protocol, seed, with_events, str(staging))
+    tasks = [_Task(spec.name, pid, cam, protocol, seed, with_events, str(staging))
              for pid in range(1, spec.num_ids + 1) for cam in range(spec.num_cameras)]
     bar = None
     if progress:

@@ -59,6 +59,14 @@ class Preset:
     event_rate: int = 4       # of which fed to the event sensor (divides render_rate)
     num_splits: int = 10
 
+    def __post_init__(self) -> None:
+        if self.event_rate < 1 or self.render_rate % self.event_rate:
+            raise EvreidError(f"synthetic preset {self.name}: event_rate {self.event_rate} must "
+                              f"divide render_rate {self.render_rate}")
+        if not 1 <= self.min_len <= self.max_len or self.num_ids < 2 or self.num_cameras < 2:
+            raise EvreidError(f"synthetic preset {self.name}: needs 1 <= min_len <= max_len, "
+                              f">= 2 identities and >= 2 cameras")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

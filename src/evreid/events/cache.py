@@ -1,0 +1,80 @@
+"""Simulating whole datasets into an event cache: one ``.npz`` per tracklet.
+
+Why a module of its own: the CLI, the data pipeline and cluster job arrays all
+need the same three rules -- where a tracklet's events live
+(``<events_dir>/<key>.npz``), which seed it gets (derived from the run seed and
+its key, so the result does not depend on worker count, shard or order), and
+when a cached file can be reused (same config hash and frame count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evreid.errors import EvreidError
+
+
+def tracklet_seed(seed: int, key: str) -> int:
+    """A 63-bit seed from the run seed and the tracklet key (order-independent)."""
+    digest = hashlib.sha256(f"evreid-events/{int(seed)}/{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def cache_path(events_dir: str | Path, key: str) -> Path:
+    if not key:
+        raise EvreidError("tracklet has no key; cannot place its events in the cache")
+    return Path(events_dir) / f"{key}.npz"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` (0 <= i < n) -> (i, n), for cluster job arrays."""
+    try:
+        i_text, n_text = text.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise EvreidError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise EvreidError(f"--shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    frames: tuple[str, ...]
+    fps: float
+    out: str
+    seed: int
+
+
+def run_job(job: Job, config: Any, force: bool = False, device: str | None = None) -> dict:
+    """Simulate one tracklet into its cache file (skipped when already fresh)."""
+    from evreid.events.frames import read_frames
+    from evreid.events.io import cache_is_fresh, write_events
+    from evreid.events.simulator import frame_timestamps_us, simulate
+
+    start = time.perf_counter()
+    if not force and cache_is_fresh(job.out, config, num_frames=len(job.frames)):
+        return {"key": job.key, "skipped": True, "frames": len(job.frames), "events": 0,
+                "seconds": time.perf_counter() - start}
+    frames = read_frames(job.frames)
+    times = frame_timestamps_us(len(frames), job.fps)
+    ev = simulate(frames, times, config, seed=job.seed, device=device)
+    write_events(job.out, ev, frame_timestamps_us=times, config=config,
+                 key=job.key, seed=job.seed, fps=job.fps)
+    return {"key": job.key, "skipped": False, "frames": len(frames), "events": len(ev),
+            "seconds": time.perf_counter() - start}
+
+
+def _worker_init() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _run_job_star(args: tuple) -> dict:
+    return run_job(*args)

@@ -1,0 +1,574 @@
+"""Event files: read and write every format a re-ID user is likely to hold.
+
+* ``.npz`` -- the simulator's cache (compressed). Besides the columns it stores
+  the sensor size, the frame timestamps used for simulation (so per-frame
+  slicing is exact) and the simulator config with its hash (so stale caches
+  are detected: :func:`cache_is_fresh`).
+* ``.h5`` / ``.hdf5`` -- v2e's layout: one dataset ``events`` of shape (N, 4)
+  with rows ``t, x, y, p`` (t in microseconds, p in {0, 1}); written as uint32
+  (int64 when a timestamp does not fit); sensor size in attributes
+  ``width`` / ``height`` (read back when present, else max + 1). Needs h5py
+  (optional dependency).
+* a folder of per-frame ``.mat`` files -- the SDCL reference release: one file
+  per frame, keys ``section_event_timestamp``, ``section_event_polarity``
+  (> 0 = ON), ``section_event_x``, ``section_event_y`` (1-based), plus
+  ``start_timestamp`` / ``end_timestamp`` (the frame window) when present.
+  Files are ordered numerically by name.
+* ``.aedat`` -- AEDAT 2.0 (jAER), DVS128 addresses: header lines starting with
+  ``#`` then big-endian (uint32 address, uint32 timestamp in us) pairs. jAER's
+  DVS128 convention: polarity ON when address bit 0 is **0**
+  (``type = 1 - (addr & 1)``), raw x in bits 1-7 and raw y in bits 8-14; jAER
+  mirrors x (``x = 127 - raw_x``) and draws y = 0 at the bottom. evreid
+  returns image coordinates (row 0 at the top): ``x = 127 - raw_x``,
+  ``y = 127 - raw_y``; the writer applies the inverse, so round trips are
+  exact. Addresses with bit 15 set (external / special events) are skipped.
+  32-bit timestamp wrap-around is unwrapped on reading.
+* ``.aedat4`` -- AEDAT 4 (DV software), read-only, through the maintained
+  ``aedat`` package (``pip install aedat``; optional).
+
+Every writer goes through a temp file and a rename; every reader turns a
+truncated or malformed file into one :class:`EvreidError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evreid.errors import EvreidError
+from evreid.events.types import Events
+from evreid.utils import atomic_open
+
+NPZ_FORMAT_VERSION = 2
+MAT_KEYS = ("section_event_timestamp", "section_event_polarity", "section_event_x",
+            "section_event_y")
+#: MARS crop size (height, width): the sensor of the SDCL ``.mat`` release.
+MARS_SENSOR = (256, 128)
+
+_SUFFIX_FORMAT = {".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".aedat": "aedat2",
+                  ".aedat4": "aedat4", ".mat": "mat"}
+_DVS128 = 128
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in ("npz", "h5", "aedat2", "aedat4", "mat"):
+            raise EvreidError(f"unknown event file format {fmt!r}")
+        return fmt
+    if path.is_dir() or path.suffix == "":
+        return "mat"
+    try:
+        return _SUFFIX_FORMAT[path.suffix.lower()]
+    except KeyError:
+        raise EvreidError(f"{path}: unknown event file type {path.suffix!r}; supported: "
+                          f".npz, .h5, .hdf5, .aedat (2.0), .aedat4, or a folder of .mat "
+                          f"files") from None
+
+
+# ---------------------------------------------------------------------------------------
+# public entry points
+# ---------------------------------------------------------------------------------------
+def read_events(path: str | os.PathLike, format: str | None = None) -> Events:  # noqa: A002
+    """Read events from a file (or a per-frame ``.mat`` folder), format by suffix."""
+    return read_events_with_meta(path, format)[0]
+
+
+def read_events_with_meta(path: str | os.PathLike,
+                          format: str | None = None) -> tuple[Events, dict[str, Any]]:  # noqa: A002
+    """Events plus whatever metadata the file carries (frame timestamps, config, ...)."""
+    path = Path(path)
+    fmt = _format_of(path, format)
+    if not path.exists():
+        raise EvreidError(f"event file {path} does not exist")
+    if fmt == "npz":
+        return _read_npz(path)
+    if fmt == "h5":
+        return _read_h5(path), {}
+    if fmt == "aedat2":
+        return _read_aedat2(path), {}
+    if fmt == "aedat4":
+        return _read_aedat4(path), {}
+    folder = read_mat_folder(path)
+    return folder.events, {"frame_windows_us": folder.windows}
+
+
+def write_events(path: str | os.PathLike, ev: Events, format: str | None = None,  # noqa: A002
+                 **meta: Any) -> None:
+    """Write events; the format follows the suffix (a suffix-less path = ``.mat`` folder).
+
+    ``meta`` keys understood: ``frame_timestamps_us`` (npz: stored; mat folder:
+    required, one file per frame), ``first_window_us`` (mat folder), ``config``
+    (a SimulatorConfig or its dict; npz stores it with its hash), and any
+    JSON-serialisable extras (npz only).
+    """
+    path = Path(path)
+    fmt = _format_of(path, format)
+    if fmt == "npz":
+        _write_npz(path, ev, **meta)
+    elif fmt == "h5":
+        _write_h5(path, ev)
+    elif fmt == "aedat2":
+        _write_aedat2(path, ev)
+    elif fmt == "aedat4":
+        raise EvreidError(f"{path}: writing AEDAT 4 is not supported (write .aedat 2.0, "
+                          f".h5 or .npz)")
+    else:
+        times = meta.get("frame_timestamps_us")
+        if times is None:
+            raise EvreidError(f"{path}: writing a per-frame .mat folder needs "
+                              f"frame_timestamps_us")
+        write_mat_folder(path, ev, times, int(meta.get("first_window_us", 0)))
+
+
+def cache_is_fresh(path: str | os.PathLike, config: Any, num_frames: int | None = None) -> bool:
+    """True when ``path`` is a readable ``.npz`` cache made with exactly ``config``.
+
+    Reads only the stored hash and frame timestamps (cheap), so a resumable run can
+    skip finished tracklets; with ``num_frames`` the cache must also cover that many
+    frames. Anything unreadable counts as stale.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "config_hash" not in data.files:
+                return False
+            if str(data["config_hash"]) != config.hash():
+                return False
+            if num_frames is not None:
+                if "frame_timestamps_us" not in data.files:
+                    return False
+                return len(data["frame_timestamps_us"]) == num_frames
+            return True
+    except Exception:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# .npz
+# ---------------------------------------------------------------------------------------
+def _smallest_uint(values: np.ndarray) -> np.ndarray:
+    top = int(values.max(initial=0))
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(np.int64)
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _write_npz(path: Path, ev: Events, frame_timestamps_us: Any = None, config: Any = None,
+               **extra: Any) -> None:
+    """Packed columns in a standard .npz (``np.load`` reads it).
+
+    Timestamps as a start plus non-negative deltas in the smallest unsigned type
+    (deflated: they compress ~5x); pixel index ``y * width + x`` stored raw (it
+    is close to incompressible, and deflating it would triple the write time);
+    polarity as packed bits.
+    """
+    t = ev.t
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(NPZ_FORMAT_VERSION, np.int64),
+        "width": np.array(ev.width, np.int64), "height": np.array(ev.height, np.int64),
+        "count": np.array(len(ev), np.int64),
+        "t_start": np.array(t[0] if len(t) else 0, np.int64),
+        "t_delta": _smallest_uint(np.diff(t, prepend=t[:1]) if len(t) else t),
+        "pix": _smallest_uint(ev.y.astype(np.int64) * ev.width + ev.x),
+        "p_bits": np.packbits(ev.p > 0),
+    }
+    if frame_timestamps_us is not None:
+        arrays["frame_timestamps_us"] = np.asarray(frame_timestamps_us, dtype=np.int64)
+    if config is not None:
+        cfg_dict = config if isinstance(config, dict) else config.to_dict()
+        cfg_hash = config.hash() if hasattr(config, "hash") else ""
+        arrays["config_json"] = np.array(json.dumps(cfg_dict, sort_keys=True))
+        arrays["config_hash"] = np.array(cfg_hash)
+    if extra:
+        try:
+            arrays["meta_json"] = np.array(json.dumps(extra, sort_keys=True))
+        except TypeError as exc:
+            raise EvreidError(f"{path}: metadata is not JSON-serialisable ({exc})") from None
+    with atomic_open(path, "wb") as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            raw = name in ("pix", "p_bits")
+            zf.writestr(name + ".npy", _npy_bytes(arr),
+                        compress_type=zipfile.ZIP_STORED if raw else zipfile.ZIP_DEFLATED,
+                        compresslevel=None if raw else 1)
+
+
+def _decode_npz(data: Any, path: Path) -> Events:
+    files = set(data.files)
+    width, height = int(data["width"]), int(data["height"])
+    if {"t_delta", "pix", "p_bits", "count", "t_start"} <= files:
+        count = int(data["count"])
+        delta = data["t_delta"].astype(np.int64)
+        pix = data["pix"].astype(np.int64)
+        bits = data["p_bits"]
+        if len(delta) != count or len(pix) != count or len(bits) * 8 < count:
+            raise EvreidError(f"{path}: column lengths do not match the event count {count}")
+        t = int(data["t_start"]) + np.cumsum(delta) if count else delta
+        if count and pix.max() >= width * height:
+            raise EvreidError(f"{path}: pixel index {pix.max()} outside the {width}x{height} "
+                              f"sensor")
+        y, x = np.divmod(pix, width)
+        p = np.where(np.unpackbits(bits, count=count) > 0, 1, -1).astype(np.int8)
+        return Events(t, x, y, p, width, height)
+    missing = [k for k in ("t", "x", "y", "p") if k not in files]
+    if missing:
+        raise EvreidError(f"{path}: not an evreid event file (missing key(s) "
+                          f"{', '.join(missing)}; found {', '.join(sorted(files)) or 'none'})")
+    return Events(data["t"], data["x"], data["y"], data["p"], width, height)
+
+
+def _read_npz(path: Path) -> tuple[Events, dict[str, Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("width", "height") if k not in data.files]
+            if missing:
+                raise EvreidError(f"{path}: not an evreid event file (missing key(s) "
+                                  f"{', '.join(missing)}; found "
+                                  f"{', '.join(sorted(data.files)) or 'none'})")
+            ev = _decode_npz(data, path)
+            meta: dict[str, Any] = {}
+            if "frame_timestamps_us" in data.files:
+                meta["frame_timestamps_us"] = data["frame_timestamps_us"]
+            if "config_json" in data.files:
+                meta["config"] = json.loads(str(data["config_json"]))
+                meta["config_hash"] = str(data["config_hash"])
+            if "meta_json" in data.files:
+                meta.update(json.loads(str(data["meta_json"])))
+            return ev, meta
+    except EvreidError as exc:
+        if str(path) in str(exc):
+            raise
+        raise EvreidError(f"{path}: {exc}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error) as exc:
+        raise EvreidError(f"{path}: truncated or corrupt .npz event file ({exc})") from None
+
+
+# ---------------------------------------------------------------------------------------
+# HDF5 (v2e layout)
+# ---------------------------------------------------------------------------------------
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise EvreidError("reading/writing .h5 event files needs h5py: pip install h5py") \
+            from None
+    return h5py
+
+
+def _write_h5(path: Path, ev: Events) -> None:
+    h5py = _h5py()
+    fits = len(ev) == 0 or (ev.t.min() >= 0 and ev.t.max() < 2**32)
+    dtype = np.uint32 if fits else np.int64
+    rows = np.empty((len(ev), 4), dtype=dtype)
+    rows[:, 0] = ev.t
+    rows[:, 1] = ev.x
+    rows[:, 2] = ev.y
+    rows[:, 3] = ev.p > 0
+    with atomic_open(path, "w+b") as handle, h5py.File(handle, "w") as f:
+        f.create_dataset("events", data=rows, compression="gzip", chunks=True if len(ev) else None)
+        f.attrs["width"] = ev.width
+        f.attrs["height"] = ev.height
+        f.attrs["columns"] = "t_us,x,y,p01"
+
+
+def _read_h5(path: Path) -> Events:
+    h5py = _h5py()
+    try:
+        with h5py.File(path, "r") as f:
+            if "events" not in f:
+                raise EvreidError(f"{path}: no dataset 'events' (expected v2e layout: "
+                                  f"events (N, 4) rows t, x, y, p); found {', '.join(f.keys())}")
+            dset = f["events"]
+            if dset.ndim != 2 or dset.shape[1] != 4:
+                raise EvreidError(f"{path}: dataset 'events' has shape {dset.shape}, "
+                                  f"expected (N, 4) rows t, x, y, p")
+            rows = dset[()]
+            width = f.attrs.get("width")
+            height = f.attrs.get("height")
+    except EvreidError:
+        raise
+    except Exception as exc:
+        raise EvreidError(f"{path}: truncated or corrupt HDF5 event file ({exc})") from None
+    if rows.dtype.kind == "f":   # float timestamps are seconds
+        t = np.rint(rows[:, 0] * 1e6).astype(np.int64)
+    else:
+        t = rows[:, 0].astype(np.int64)
+    x = rows[:, 1].astype(np.int64)
+    y = rows[:, 2].astype(np.int64)
+    p = np.where(rows[:, 3] > 0, 1, -1).astype(np.int8)
+    width = int(width) if width is not None else int(x.max(initial=-1)) + 1 or 1
+    height = int(height) if height is not None else int(y.max(initial=-1)) + 1 or 1
+    try:
+        return Events.from_unsorted(t, x, y, p, width, height)
+    except EvreidError as exc:
+        raise EvreidError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# AEDAT 2.0 (jAER, DVS128) and AEDAT 4
+# ---------------------------------------------------------------------------------------
+def _split_header(path: Path, data: bytes) -> tuple[list[str], int]:
+    lines, pos = [], 0
+    while pos < len(data) and data[pos:pos + 1] == b"#":
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise EvreidError(f"{path}: truncated AEDAT header")
+        lines.append(data[pos:end].decode("latin-1").rstrip("\r"))
+        pos = end + 1
+    return lines, pos
+
+
+def _read_aedat2(path: Path) -> Events:
+    data = path.read_bytes()
+    if data.startswith(b"#!AER-DAT4"):
+        return _read_aedat4(path)
+    header, pos = _split_header(path, data)
+    if not header or not header[0].startswith("#!AER-DAT"):
+        raise EvreidError(f"{path}: not an AEDAT file (first line should be '#!AER-DAT2.0')")
+    version = header[0][len("#!AER-DAT"):].strip()
+    if version != "2.0":
+        raise EvreidError(f"{path}: AEDAT version {version} is not supported (2.0 and 4.0 are)")
+    width = height = _DVS128
+    for line in header:
+        if line.startswith("# evreid-sensor-size:"):
+            width, height = (int(v) for v in line.split(":", 1)[1].split())
+    body = data[pos:]
+    if len(body) % 8:
+        raise EvreidError(f"{path}: truncated AEDAT 2.0 file ({len(body)} bytes of events is "
+                          f"not a multiple of 8)")
+    raw = np.frombuffer(body, dtype=">u4").reshape(-1, 2)
+    addr = raw[:, 0].astype(np.int64)
+    ts = raw[:, 1].astype(np.int64)
+    keep = (addr & ~np.int64(0x7FFF)) == 0       # drop special / external events
+    addr, ts = addr[keep], ts[keep]
+    if len(ts) > 1:                              # unwrap 32-bit timestamp overflow
+        wraps = np.concatenate([[0], np.cumsum(np.diff(ts) < -(2**31))])
+        ts = ts + wraps * 2**32
+    x = (_DVS128 - 1) - ((addr >> 1) & 0x7F)
+    y = (_DVS128 - 1) - ((addr >> 8) & 0x7F)
+    p = np.where((addr & 1) == 0, 1, -1).astype(np.int8)
+    try:
+        return Events.from_unsorted(ts, x, y, p, width, height)
+    except EvreidError as exc:
+        raise EvreidError(f"{path}: {exc}") from None
+
+
+def _write_aedat2(path: Path, ev: Events) -> None:
+    if ev.width > _DVS128 or ev.height > _DVS128:
+        raise EvreidError(f"{path}: AEDAT 2.0 DVS128 addresses hold a 128x128 sensor; these "
+                          f"events are {ev.width}x{ev.height} (use .npz or .h5)")
+    if len(ev) and (ev.t[0] < 0 or ev.t[-1] >= 2**32):
+        raise EvreidError(f"{path}: AEDAT 2.0 timestamps are uint32 microseconds; events span "
+                          f"[{ev.t[0]}, {ev.t[-1]}]")
+    raw_x = (_DVS128 - 1) - ev.x.astype(np.int64)
+    raw_y = (_DVS128 - 1) - ev.y.astype(np.int64)
+    addr = (raw_y << 8) | (raw_x << 1) | (ev.p < 0).astype(np.int64)
+    body = np.empty((len(ev), 2), dtype=">u4")
+    body[:, 0] = addr
+    body[:, 1] = ev.t
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    header = ("#!AER-DAT2.0\r\n"
+              "# This is a raw AE data file created by evreid (DVS128 address layout)\r\n"
+              "# Data format is int32 address, int32 timestamp (8 bytes total), "
+              "repeated for each event\r\n"
+              "# Timestamps tick is 1 us\r\n"
+              f"# created {stamp}\r\n"
+              f"# evreid-sensor-size: {ev.width} {ev.height}\r\n")
+    with atomic_open(path, "wb") as handle:
+        handle.write(header.encode("latin-1"))
+        handle.write(body.tobytes())
+
+
+def _read_aedat4(path: Path) -> Events:
+    try:
+        import aedat
+    except ImportError:
+        raise EvreidError(f"{path}: reading AEDAT 4 needs the 'aedat' package: "
+                          f"pip install aedat") from None
+    try:
+        decoder = aedat.Decoder(str(path))
+        streams = decoder.id_to_stream()
+        parts = [packet["events"] for packet in decoder if "events" in packet]
+    except Exception as exc:
+        raise EvreidError(f"{path}: truncated or corrupt AEDAT 4 file ({exc})") from None
+    sizes = [(s.get("width"), s.get("height")) for s in streams.values()
+             if s.get("type") == "events" or "width" in s]
+    if parts:
+        arr = np.concatenate(parts)
+        t, x, y = arr["t"].astype(np.int64), arr["x"].astype(np.int64), arr["y"].astype(np.int64)
+        p = np.where(arr["on"], 1, -1).astype(np.int8)
+    else:
+        t = x = y = np.zeros(0, np.int64)
+        p = np.zeros(0, np.int8)
+    if sizes and sizes[0][0]:
+        width, height = int(sizes[0][0]), int(sizes[0][1])
+    else:
+        width, height = int(x.max(initial=0)) + 1, int(y.max(initial=0)) + 1
+    return Events.from_unsorted(t, x, y, p, width, height)
+
+
+# ---------------------------------------------------------------------------------------
+# SDCL per-frame .mat folders
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatFolder:
+    """A per-frame ``.mat`` folder: all events, the per-frame parts and their windows."""
+
+    events: Events
+    parts: list[Events]
+    windows: np.ndarray   # int64 [num_frames, 2], window (start, end] of each frame
+
+
+def _mat_files(folder: Path) -> list[Path]:
+    from evreid.data.datasets.base import natural_key
+
+    if not folder.is_dir():
+        raise EvreidError(f"per-frame event folder {folder} does not exist")
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".mat"), key=natural_key)
+    if not files:
+        raise EvreidError(f"{folder}: no .mat event files in the folder")
+    return files
+
+
+def _as_int(path: Path, key: str, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values).ravel()
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)):
+            raise EvreidError(f"{path}: {key} holds non-finite values")
+        return np.rint(values).astype(np.int64)
+    if values.dtype.kind not in "iub":
+        raise EvreidError(f"{path}: {key} has unsupported type {values.dtype}")
+    return values.astype(np.int64)
+
+
+def _stored_sensor_size(path: Path) -> tuple[int, int] | None:
+    """The (height, width) evreid's writer records in key ``sensor_size``, if any."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path), variable_names=["sensor_size"])
+    except Exception:
+        return None
+    if "sensor_size" not in mat or np.asarray(mat["sensor_size"]).size != 2:
+        return None
+    h, w = (int(v) for v in np.asarray(mat["sensor_size"]).ravel())
+    return h, w
+
+
+def read_mat_folder(folder: str | os.PathLike,
+                    sensor_size: tuple[int, int] | None = None) -> MatFolder:
+    """Read an SDCL per-frame ``.mat`` folder (1-based x/y) into events + frame windows.
+
+    ``sensor_size`` (height, width) defaults to the ``sensor_size`` key evreid's
+    writer adds, else MARS' 256 x 128.
+    """
+    import scipy.io
+
+    folder = Path(folder)
+    files = _mat_files(folder)
+    if sensor_size is None:
+        sensor_size = _stored_sensor_size(files[0]) or MARS_SENSOR
+    height, width = sensor_size
+    cols: list[tuple[np.ndarray, ...]] = []
+    windows = []
+    prev_end: int | None = None
+    for path in files:
+        try:
+            mat = scipy.io.loadmat(str(path))
+        except Exception as exc:
+            raise EvreidError(f"{path}: truncated or corrupt .mat file ({exc})") from None
+        missing = [k for k in MAT_KEYS if k not in mat]
+        if missing:
+            raise EvreidError(f"{path}: missing key(s) {', '.join(missing)} (expected the "
+                              f"SDCL layout {', '.join(MAT_KEYS)})")
+        t = _as_int(path, "section_event_timestamp", mat["section_event_timestamp"])
+        x = _as_int(path, "section_event_x", mat["section_event_x"]) - 1
+        y = _as_int(path, "section_event_y", mat["section_event_y"]) - 1
+        pol = np.asarray(mat["section_event_polarity"]).ravel()
+        if not (len(t) == len(x) == len(y) == len(pol)):
+            raise EvreidError(f"{path}: event columns differ in length")
+        if len(t) and (x.min() < 0 or y.min() < 0 or x.max() >= width or y.max() >= height):
+            raise EvreidError(f"{path}: event coordinates x in [{x.min() + 1}, {x.max() + 1}], "
+                              f"y in [{y.min() + 1}, {y.max() + 1}] (1-based) do not fit the "
+                              f"sensor {width}x{height} (WxH); pass sensor_size")
+        order = np.argsort(t, kind="stable")
+        t, x, y, pol = t[order], x[order], y[order], pol[order]
+        end = (int(_as_int(path, "end_timestamp", mat["end_timestamp"])[0])
+               if "end_timestamp" in mat else (int(t[-1]) if len(t) else prev_end or 0))
+        if "start_timestamp" in mat:
+            start = int(_as_int(path, "start_timestamp", mat["start_timestamp"])[0])
+        elif prev_end is not None:
+            start = prev_end
+        else:
+            start = int(t[0]) - 1 if len(t) else end
+        windows.append((start, max(start, end)))
+        prev_end = end
+        cols.append((t, x, y, np.where(pol > 0, 1, -1).astype(np.int8)))
+    parts = [Events(t, x, y, p, width, height) for t, x, y, p in cols]
+    all_t = np.concatenate([c[0] for c in cols])
+    if len(all_t) > 1 and np.any(np.diff(all_t) < 0):
+        raise EvreidError(f"{folder}: per-frame .mat files overlap in time (files must be "
+                          f"consecutive sections)")
+    events = Events(all_t, np.concatenate([c[1] for c in cols]),
+                    np.concatenate([c[2] for c in cols]), np.concatenate([c[3] for c in cols]),
+                    width, height)
+    return MatFolder(events, parts, np.array(windows, dtype=np.int64).reshape(-1, 2))
+
+
+def write_mat_folder(folder: str | os.PathLike, ev: Events, frame_timestamps_us: Any,
+                     first_window_us: int = 0) -> None:
+    """One ``NNNNNN.mat`` per frame (window (t_{k-1}, t_k]) in the SDCL layout, 1-based x/y.
+
+    The folder is built beside the target and swapped in, so it is never half-written.
+    """
+    import scipy.io
+
+    from evreid.events.representation import frame_windows
+
+    folder = Path(folder)
+    windows = frame_windows(np.asarray(frame_timestamps_us, dtype=np.int64), first_window_us)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for k, (start, end) in enumerate(windows):
+            part = ev.window(int(start), int(end))
+            content = {
+                "section_event_timestamp": part.t.astype(np.int64)[None, :],
+                "section_event_polarity": part.p.astype(np.int8)[None, :],
+                "section_event_x": (part.x.astype(np.int64) + 1)[None, :],
+                "section_event_y": (part.y.astype(np.int64) + 1)[None, :],
+                "start_timestamp": np.array([[start]], dtype=np.int64),
+                "end_timestamp": np.array([[end]], dtype=np.int64),
+                "sensor_size": np.array([[ev.height, ev.width]], dtype=np.int64),
+            }
+            with atomic_open(tmp / f"{k + 1:06d}.mat", "wb") as handle:
+                scipy.io.savemat(handle, content)
+        backup = None
+        if folder.exists():
+            backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, backup)
+        os.replace(tmp, folder)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
