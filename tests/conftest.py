@@ -5,7 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evreid.utils import tune_allocator
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+tune_allocator()
 
 
 @pytest.fixture

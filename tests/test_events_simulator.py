@@ -109,12 +109,15 @@ def test_shot_noise_reset_moves_reference():
 
 
 def test_lowpass_delays_events():
-    frames = _ramp([0.0, 1.0, 1.0, 1.0])
+    # a step of 1.1 log units in 2 ms, then constant: the filtered pixel reaches all
+    # five levels, but later (dark pixel: cutoff 100 Hz * 50/255 -> tau ~ 8 ms)
+    frames = _ramp([0.0, 1.1, 1.1, 1.1])
     times = [0, 2000, 12000, 22000]
     plain = simulate(frames, times, IDEAL)
     slow = simulate(frames, times, IDEAL.replace(cutoff_hz=100.0))
-    assert len(plain) == 5 and len(slow) == 5
-    assert np.all(slow.t >= plain.t) and slow.t[-1] > plain.t[-1] + 1000
+    assert plain.t.tolist() == [364, 727, 1091, 1455, 1818]
+    assert len(slow) == 5 and np.all(slow.p == 1)
+    assert np.all(slow.t > plain.t) and slow.t[-1] > 5000
 
 
 def test_lowpass_substeps_vs_single_step_agree_roughly():
@@ -235,3 +238,33 @@ def test_properties(data, n, h, w, sigma, seed):
         bound = np.floor(np.abs(L[k] - L[k - 1]) / cmin) + 1
         assert np.all(counts <= bound)
     assert simulate(frames, times, cfg, seed=seed).equals(ev)
+
+
+def _loop_reference(frames: np.ndarray, times, threshold: float = 0.2) -> list[tuple]:
+    """Textbook per-pixel, per-crossing Python loop (no noise, no mismatch)."""
+    L = log_intensity(frames.astype(np.float64))
+    n, h, w = L.shape
+    out = []
+    for y in range(h):
+        for x in range(w):
+            ref = L[0, y, x]
+            for k in range(1, n):
+                l0, l1, t0, t1 = L[k - 1, y, x], L[k, y, x], times[k - 1], times[k]
+                while l1 - ref >= threshold * (1 - 1e-9):
+                    ref += threshold
+                    out.append((round(t0 + (ref - l0) / (l1 - l0) * (t1 - t0)), x, y, 1))
+                while ref - l1 >= threshold * (1 - 1e-9):
+                    ref -= threshold
+                    out.append((round(t0 + (ref - l0) / (l1 - l0) * (t1 - t0)), x, y, -1))
+    return sorted(out)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 6))
+def test_matches_per_pixel_loop_reference(seed, n):
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 256, (n, 5, 4), dtype=np.uint8)
+    times = np.cumsum(rng.integers(1, 100_000, n))
+    ev = simulate(frames, times, IDEAL)
+    ours = sorted(zip(ev.t.tolist(), ev.x.tolist(), ev.y.tolist(), ev.p.tolist(), strict=True))
+    assert ours == _loop_reference(frames, times)

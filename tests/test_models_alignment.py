@@ -78,3 +78,14 @@ def test_any_map_size_and_gradients_reach_offsets():
         out.square().sum().backward()
         assert align.sampling_offsets.weight.grad.abs().sum() > 0
         assert y.grad.abs().sum() > 0
+
+
+def test_same_grid_shortcut_equals_sampling_at_pixel_centres():
+    torch.manual_seed(4)
+    align = CrossAlignment(6, 5, embed_dim=8, heads=2, points=3)
+    x, y = torch.randn(2, 6, 5, 3), torch.randn(2, 5, 5, 3)
+    with torch.no_grad():
+        fast = align(x, y)
+        align._identity = False                      # force the grid_sample path
+        sampled = align(x, y)
+    assert torch.allclose(fast, sampled, atol=1e-5)

@@ -170,3 +170,14 @@ def test_paper_scale_sdcl():
         emb = model.heads(model.aggregation(maps))
     assert emb.shape == (1, 1024)
     assert torch.isfinite(emb).all()
+
+
+def test_event_mask_marks_cells_with_any_event():
+    from evreid.models.sdcl import event_activity_mask
+
+    events = torch.zeros(1, 2, 3, 2, 8, 8)
+    events[0, 0, 2, 1, 5, 6] = -1.0                 # one OFF event, frame 0 -> cell (2, 3)
+    events[0, 1, 0, 0, 0, 0] = 0.5                  # frame 1 -> cell (0, 0)
+    mask = event_activity_mask(events, (4, 4))
+    assert mask.shape == (2, 4, 4)
+    assert mask.sum() == 2 and mask[0, 2, 3] and mask[1, 0, 0]

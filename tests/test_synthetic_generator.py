@@ -61,7 +61,7 @@ def test_layout_splits_and_card(tiny):
         assert len(split["train"]) == len(split["test"]) == 4
     assert len({tuple(s["train"]) for s in splits}) > 1
     for t in card["tracklets"]:
-        folder = tiny / card["cameras"][t["camera"]]["name"] / t["person"]
+        folder = tiny / card["cameras"][t["cam"]]["name"] / t["person"]
         assert len(list(folder.glob("*.png"))) == t["frames"]
     assert card["statistics"]["frames"] == sum(t["frames"] for t in card["tracklets"])
     assert not list(tiny.parent.glob(".*partial*"))     # the staging folder is gone
@@ -70,18 +70,26 @@ def test_layout_splits_and_card(tiny):
 def test_events_are_time_and_pixel_aligned_with_frames(tiny):
     import cv2
 
-    events, stamps = load(tiny / "events" / "cam_b" / "person_0002.npz")
     frames = sorted((tiny / "cam_b" / "person_0002").glob("*.png"))
+    per_frame = load(tiny / "events" / "cam_b" / "person_0002.npz", len(frames), 20.0)
+    events = per_frame.events
     height, width = cv2.imread(str(frames[0])).shape[:2]
     assert (events.height, events.width) == (height, width)
-    assert len(stamps) == len(frames)
-    dt = int(stamps[1] - stamps[0])
+    stamps = per_frame.windows[:, 1]
+    assert np.array_equal(stamps, np.arange(len(frames)) * 50_000)
     # frame k owns (t_{k-1}, t_k]; frame 0 owns the interval before it
-    assert events.t.min() > stamps[0] - dt and events.t.max() <= stamps[-1]
-    per_frame = [len(events.window(int(a), int(b)))
-                 for a, b in zip(np.r_[stamps[0] - dt, stamps[:-1]], stamps, strict=True)]
-    assert sum(per_frame) == len(events) and min(per_frame) > 0
+    assert per_frame.windows[0, 0] == -50_000
+    assert events.t.min() > -50_000 and events.t.max() <= stamps[-1]
+    counts = [len(per_frame.frame_events(k)) for k in range(len(frames))]
+    assert sum(counts) == len(events) and min(counts) > 0
     assert set(np.unique(events.p)) == {-1, 1}
+    # the library's loader reads the cache (pipeline path), frame 0 window given explicitly
+    from evreid.events import load_tracklet_events
+
+    tensor = load_tracklet_events(str(tiny / "events" / "cam_b" / "person_0002.npz"),
+                                  len(frames), 20.0, first_window_us=50_000).tensor(
+        [0, len(frames) - 1], bins=3, representation="count")
+    assert tensor.shape == (2, 3, 2, height, width) and tensor[0].sum() > 0
 
 
 def test_cache_hit_rewrites_nothing(tiny):
@@ -122,6 +130,14 @@ def test_interrupted_generation_leaves_nothing_loadable(tmp_path, monkeypatch):
         generate_synthetic(out, "tiny", "clean", seed=0, workers=1)
     assert not out.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_abandoned_staging_folder_is_cleaned(tmp_path):
+    dead = tmp_path / ".gone.partial-999999999"      # no such process
+    dead.mkdir()
+    (dead / "0001.png").write_bytes(b"half")
+    generate_synthetic(tmp_path / "gone", "tiny", "clean", seed=0, workers=1, with_events=False)
+    assert not dead.exists() and (tmp_path / "gone" / "dataset_card.json").is_file()
 
 
 def test_ensure_synthetic_generates_once(tmp_path):

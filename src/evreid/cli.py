@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("evreid.commands.demo",
              "end-to-end example: synthetic data -> events -> SDCL vs frames-only -> metrics"),
     "synth": ("evreid.commands.synth", "generate the synthetic benchmark (frames + events)"),
-    "simulate": ("evreid.commands.simulate", "simulate DVS events from frames or a dataset (cached)"),
+    "simulate": ("evreid.commands.simulate", "simulate DVS events from frames or a dataset"),
     "datasets": ("evreid.commands.datasets",
                  "print statistics of a dataset (ids, tracklets, frames, cameras, lengths)"),
     "train": ("evreid.commands.train", "train a model (SDCL by default) and evaluate it"),
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from evreid.utils import tune_allocator
+
+    tune_allocator()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -51,3 +51,28 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def tune_allocator(threshold_bytes: int = 1 << 30) -> bool:
+    """Keep large freed blocks in the heap instead of returning them to the OS.
+
+    glibc serves large allocations (clip tensors, distance-matrix chunks) with a
+    fresh mmap each time, so every batch pays page faults again; on some
+    machines that dominates data loading (measured 8x slower batches). Fixing
+    the mmap and trim thresholds lets freed blocks be reused. Linux / glibc
+    only; returns False (and changes nothing) elsewhere. Forked data-loader
+    workers inherit the setting.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, threshold_bytes)
+                    and libc.mallopt(m_trim_threshold, threshold_bytes))
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False

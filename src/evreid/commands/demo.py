@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     test_protocols = [p.strip() for p in args.test_protocols.split(",") if p.strip()]
     roots = {}
     for protocol in dict.fromkeys([args.train_protocol, *test_protocols]):
-        roots[protocol] = ensure_synthetic(Path(args.data) / f"{args.preset}_{protocol}",
-                                           args.preset, protocol, args.seed)
+        roots[protocol] = ensure_synthetic(Path(args.data), args.preset, protocol, args.seed)
     generated_s = time.perf_counter() - start
 
     rows, curves, report = {}, {}, {"runs": {}, "seed": args.seed, "preset": args.preset,

@@ -155,7 +155,12 @@ def _run_dataset(args: argparse.Namespace, config) -> dict:
                 results.append(run_job(job, config, args.force, args.device))
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+            import multiprocessing
+
+            # fork is fast, but not safe once torch's thread pools exist in this process
+            method = "spawn" if "torch" in sys.modules else None
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                     mp_context=multiprocessing.get_context(method)) as pool:
                 futures = [pool.submit(_run_job_star, (job, config, args.force, args.device))
                            for job in jobs]
                 for future in as_completed(futures):

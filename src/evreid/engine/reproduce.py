@@ -98,8 +98,7 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
                               f"protocol; it cannot run on {dataset}")
         for seed in seeds:
             if dataset == "synthetic":
-                data = ensure_synthetic(data_root / f"{preset}_{row.protocol}", preset,
-                                        row.protocol, 0)
+                data = ensure_synthetic(data_root, preset, row.protocol, 0)
             else:
                 data = Path(root or "")
             run_dir = out / name / f"{row.name.replace(' / ', '_').replace(' ', '_')}_seed{seed}"

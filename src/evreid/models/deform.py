@@ -28,8 +28,8 @@ from torch import nn
 from evreid.errors import EvreidError
 
 __all__ = ["deform_conv2d", "bilinear_gather", "event_guided_offsets", "offsets_to_index",
-           "gather_taps", "EventDeformMapping", "EventDeformStack", "TAP_ORDER",
-           "candidate_displacements", "deform_sampling_macs"]
+           "gather_taps", "EventDeformMapping", "EventDeformStack", "KERNEL_TAPS", "TAP_ORDER",
+           "candidate_displacements"]
 
 
 def _tap_key(dy: int, dx: int) -> tuple[int, int, int, int]:
@@ -219,10 +219,3 @@ class EventDeformStack(nn.Module):
             x = mapping(x, index)
         return x
 
-
-def deform_sampling_macs(num_samples: int, channels: int, integral: bool) -> int:
-    """Analytic cost of the sampling that FLOP counters skip (gathers, bilinear weights).
-
-    Bilinear: 4 multiply-adds per sample and channel; integral offsets: a copy (0).
-    """
-    return 0 if integral else 4 * num_samples * channels

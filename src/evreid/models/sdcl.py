@@ -55,7 +55,8 @@ def _conv_bn_relu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential
 def event_activity_mask(events: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[B, T, bins, 2, H, W] -> bool [B*T, h, w]: any event inside each cell."""
     counts = events.detach().abs().sum(dim=(2, 3)).flatten(0, 1)   # [BT, H, W]
-    return F.adaptive_max_pool2d(counts.unsqueeze(1), size).squeeze(1) > 0
+    # a mean of non-negative counts is positive iff one of them is; cheaper than max
+    return F.adaptive_avg_pool2d(counts.unsqueeze(1), size).squeeze(1) > 0
 
 
 class BidirectionalAlignment(nn.Module):

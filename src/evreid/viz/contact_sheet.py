@@ -29,7 +29,7 @@ def _label(width: int, text: str) -> np.ndarray:
     return strip
 
 
-def _cells(root: Path, camera: str, person: str, frames: int) -> list[np.ndarray]:
+def _cells(root: Path, camera: str, person: str, frames: int, fps: float) -> list[np.ndarray]:
     """[frame, events] image pairs at ``frames`` evenly spaced times of one tracklet."""
     from evreid.data.synthetic.events_io import load, polarity_image
 
@@ -37,14 +37,12 @@ def _cells(root: Path, camera: str, person: str, frames: int) -> list[np.ndarray
     if not paths:
         raise EvreidError(f"contact sheet: no frames in {root / camera / person}")
     event_path = root / EVENTS_DIR / camera / f"{person}.npz"
-    events, stamps = load(event_path) if event_path.is_file() else (None, None)
+    events = load(event_path, len(paths), fps) if event_path.is_file() else None
     out = []
     for k in np.linspace(0, len(paths) - 1, frames).round().astype(int):
-        frame = cv2.imread(paths[k], cv2.IMREAD_COLOR)[..., ::-1]
-        out.append(frame)
+        out.append(cv2.imread(paths[k], cv2.IMREAD_COLOR)[..., ::-1])
         if events is not None:
-            t_prev = int(stamps[k - 1]) if k > 0 else int(2 * stamps[0] - stamps[1])
-            out.append(polarity_image(events, t_prev, int(stamps[k])))
+            out.append(polarity_image(events.frame_events(int(k))))
     return out
 
 
@@ -62,7 +60,7 @@ def render_contact_sheet(root: str | Path, out_png: str | Path, num_ids: int = 6
     for person in persons:
         blocks = []
         for camera in cameras:
-            cells = _cells(root, camera, person, frames)
+            cells = _cells(root, camera, person, frames, float(card["preset"]["fps"]))
             gap = np.full((cells[0].shape[0], _GAP, 3), 255, np.uint8)
             block = np.concatenate([x for c in cells for x in (c, gap)][:-1], axis=1)
             blocks.append(block)

@@ -86,14 +86,11 @@ def cache_key(preset: Preset, protocol: str, seed: int, with_events: bool) -> di
             "events_format": events_io.FORMAT if with_events else None}
 
 
-def _identity_summary(ident: Identity) -> dict[str, Any]:
-    c = ident.clothing
-    return {"pid": ident.pid, "top": c.top_name, "pattern": c.pattern,
-            "long_sleeves": c.long_sleeves, "bottom": c.bottom_name,
-            "bottom_type": c.bottom_type, "hair_style": c.hair_style, "bag": c.bag,
-            "stature": round(ident.build.stature, 4),
-            "cadence_hz": round(ident.gait.cadence_hz, 4),
-            "step_length": round(ident.gait.step_length, 4)}
+def _identity_entry(ident: Identity) -> dict[str, Any]:
+    """Every drawn parameter of one identity (colours as sRGB triples, lengths in statures)."""
+    entry = ident.to_dict()
+    entry["name"] = person_name(ident.pid)
+    return entry
 
 
 def make_splits(seed: int, names: list[str], num_splits: int) -> list[dict[str, list[str]]]:
@@ -158,7 +155,9 @@ def _render_and_write(task: _Task) -> dict[str, Any]:
                        out.event_config)
         num_events = len(out.events)
     return {"pid": pid, "cam": cam, "frames": plan.length, "events": num_events,
-            "effects": plan.effects.names()}
+            "effects": plan.effects.names(), "phase0": round(plan.phase0, 6),
+            "velocity_px_s": round(plan.velocity, 4), "occluders": len(plan.occluders),
+            "bystanders": len(plan.bystanders)}
 
 
 def _default_workers() -> int:
@@ -167,6 +166,20 @@ def _default_workers() -> int:
 
 def _stage_folder(out: Path) -> Path:
     return out.parent / f".{out.name}.partial-{os.getpid()}"
+
+
+def _remove_abandoned_stages(out: Path) -> None:
+    """Delete staging folders of ``out`` left by killed runs (their process is gone)."""
+    if not out.parent.is_dir():
+        return
+    for stage in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            pid = int(stage.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)          # raises when no such process exists
+        except ProcessLookupError:
+            shutil.rmtree(stage, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
 
 
 def _is_empty_dir(path: Path) -> bool:
@@ -209,6 +222,7 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
     if out.exists() and not out.is_dir():
         raise EvreidError(f"synthetic: {out} is a file, not a folder")
     workers = workers or _default_workers()
+    _remove_abandoned_stages(out)
     staging = _stage_folder(out)
     if staging.exists():
         shutil.rmtree(staging)
@@ -220,6 +234,8 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
         stats = _summarise(results)
         atomic_write_json(staging / CARD_NAME,
                           _card(spec, protocol, int(seed), with_events, results, stats))
+        for name in (SPLITS_NAME, CARD_NAME):   # temp files are created owner-only
+            os.chmod(staging / name, 0o644)
         _install(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -285,10 +301,10 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
         "effects": EFFECTS, "mixed_probability": MIXED_PROBABILITY,
         "with_events": with_events, "simulator_version": SIMULATOR_VERSION,
         "cameras": [camera_of(seed, c).to_dict() for c in range(spec.num_cameras)],
-        "identities": [_identity_summary(identity_of(seed, pid))
+        "identities": [_identity_entry(identity_of(seed, pid))
                        for pid in range(1, spec.num_ids + 1)],
-        "tracklets": [{"person": person_name(r["pid"]), "camera": r["cam"],
-                       "frames": r["frames"], "events": r["events"], "effects": r["effects"]}
+        "tracklets": [{"person": person_name(r["pid"]), **{k: v for k, v in r.items()
+                                                           if k != "pid"}}
                       for r in results],
         "statistics": stats,
         "layout": {"frames": "<camera>/person_NNNN/NNNN.png (1-based, RGB PNG)",

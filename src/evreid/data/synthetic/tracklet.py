@@ -44,8 +44,7 @@ from evreid.data.synthetic.protocols import (
 )
 from evreid.data.synthetic.renderer import Occluder, Placement, draw_occluder, draw_person
 from evreid.data.synthetic.sensors import luminance, to_linear, video_frame
-from evreid.events.simulator import EventSimulator, SimulatorConfig, frame_timestamps_us
-from evreid.events.types import Events
+from evreid.events import Events, EventSimulator, SimulatorConfig, frame_timestamps_us
 
 # seed streams (never reorder: they name the draws of every published dataset)
 STREAM_IDENTITY, STREAM_CAMERA, STREAM_TRACKLET, STREAM_SPLITS = 1, 2, 3, 4
