@@ -76,3 +76,19 @@ def test_export_bad_checkpoint(tmp_path, capsys):
                  str(tmp_path / "m.onnx")]) == 2
     assert "cannot read checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_sdcl_with_events(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from evreid.config import load_config
+    from evreid.export import export_onnx
+    from evreid.models import build_model
+
+    cfg = load_config(None, ["MODEL.BACKBONE", "resnet18", "MODEL.WIDTH_MULT", "0.125",
+                             "MODEL.FEAT_DIM", "32", "INPUT.SIZE_TEST", "[32, 16]",
+                             "INPUT.SEQ_LEN", "2", "MODEL.SNN.WIDTH", "8",
+                             "MODEL.DEFORM.CHANNELS", "8", "MODEL.ALIGN.EMBED_DIM", "16",
+                             "MODEL.ALIGN.HIDDEN", "16", "MODEL.AGG.LEVELS", "1"])
+    report = export_onnx(build_model(cfg, 4), cfg, tmp_path / "sdcl.onnx")
+    assert report["inputs"] == ["frames", "events"]
+    assert report["checked"] and report["max_abs_diff"] <= 1e-4

@@ -14,7 +14,7 @@ def test_rows_are_buildable_configs(name):
     for row in TABLES[name].rows:
         assert row.arch in list_models(), row
         cfg = demo_config(["MODEL.ARCH", row.arch, *row.overrides])
-        assert cfg.MODEL.ARCH == row.arch
+        assert row.arch == cfg.MODEL.ARCH
         assert row.protocol in ("clean", "blur", "occlusion", "lowlight")
 
 

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=("onnx",), help="export format")
     parser.add_argument("--checkpoint", required=True, help="checkpoint from evreid train")
     parser.add_argument("--out", required=True, help="output file")
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--opset", type=int, default=18)
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime check")
     parser.add_argument("--json", action="store_true")
 

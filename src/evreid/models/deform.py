@@ -148,6 +148,11 @@ def event_guided_offsets(active: torch.Tensor, radius: int = 3,
     return offsets.reshape(N, 18, H, W)
 
 
+def _in_graph_capture() -> bool:
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.compiler.is_exporting())
+
+
 def offsets_to_index(offsets: torch.Tensor) -> torch.Tensor:
     """Integer offsets [N, 18, H, W] -> row indices [N*H*W*9] into the channels-last
     rows of the input zero-padded by one pixel (all N images stacked).
@@ -163,7 +168,10 @@ def offsets_to_index(offsets: torch.Tensor) -> torch.Tensor:
     kx = torch.tensor([t[1] for t in KERNEL_TAPS], device=dev).view(1, 9, 1, 1)
     ys = torch.arange(H, device=dev).view(1, 1, H, 1) + ky + off[:, :, 0] + 1
     xs = torch.arange(W, device=dev).view(1, 1, 1, W) + kx + off[:, :, 1] + 1
-    if (ys < 0).any() or (ys > H + 1).any() or (xs < 0).any() or (xs > W + 1).any():
+    # an invariant of the offset construction; data-dependent, so not checked
+    # while a graph is traced or exported
+    if not _in_graph_capture() and (
+            (ys < 0).any() or (ys > H + 1).any() or (xs < 0).any() or (xs > W + 1).any()):
         raise EvreidError("event-guided offsets point outside the padded feature map")
     batch = (torch.arange(N, device=dev) * ((H + 2) * (W + 2))).view(N, 1, 1, 1)
     index = ys * (W + 2) + xs + batch                                     # [N, 9, H, W]
