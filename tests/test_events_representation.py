@@ -127,3 +127,27 @@ def test_load_tracklet_events_from_cache(tmp_path):
     assert by_fps.windows[:, 1].tolist() == [0, 40_000, 80_000, 120_000, 160_000]
     with pytest.raises(EvreidError, match="does not exist"):
         load_tracklet_events(str(tmp_path / "missing.npz"), 5, 25.0)
+
+
+def test_frame_zero_window_defaults_to_stored_value(tmp_path, monkeypatch):
+    from evreid.events import Events, load_tracklet_events, write_events
+
+    ev = Events(t=np.array([-40_000, -10_000, 20_000, 60_000], dtype=np.int64),
+                x=np.array([0, 1, 2, 3], dtype=np.int16), y=np.zeros(4, dtype=np.int16),
+                p=np.array([1, -1, 1, 1], dtype=np.int8), width=4, height=2)
+    times = np.array([0, 50_000, 100_000], dtype=np.int64)
+    write_events(tmp_path / "a.npz", ev, frame_timestamps_us=times, first_window_us=50_000)
+    write_events(tmp_path / "b.npz", ev, frame_timestamps_us=times)
+    stored = load_tracklet_events(str(tmp_path / "a.npz"), 3, 20.0).tensor([0, 1, 2], 1)
+    assert stored[:, 0].sum(axis=(1, 2, 3)).tolist() == [2.0, 1.0, 1.0]
+    absent = load_tracklet_events(str(tmp_path / "b.npz"), 3, 20.0).tensor([0, 1, 2], 1)
+    assert absent[:, 0].sum(axis=(1, 2, 3)).tolist() == [0.0, 1.0, 1.0]
+    forced = load_tracklet_events(str(tmp_path / "a.npz"), 3, 20.0, first_window_us=0)
+    assert forced.tensor([0], 1).sum() == 0.0
+    # identical events -> identical bytes, whatever the clock says (fixed zip dates)
+    import time
+
+    monkeypatch.setattr(time, "localtime",
+                        lambda *_: time.struct_time((2001, 2, 3, 4, 5, 6, 0, 34, 0)))
+    write_events(tmp_path / "c.npz", ev, frame_timestamps_us=times, first_window_us=50_000)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "c.npz").read_bytes()

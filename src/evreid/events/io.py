@@ -61,6 +61,8 @@ _SUFFIX_FORMAT = {".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".aedat": "aedat2",
 _DVS128 = 128
 
 
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
 def _format_of(path: Path, fmt: str | None) -> str:
     if fmt is not None:
         if fmt not in ("npz", "h5", "aedat2", "aedat4", "mat"):
@@ -207,9 +209,11 @@ def _write_npz(path: Path, ev: Events, frame_timestamps_us: Any = None, config: 
     with atomic_open(path, "wb") as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as zf:
         for name, arr in arrays.items():
             raw = name in ("pix", "p_bits")
-            zf.writestr(name + ".npy", _npy_bytes(arr),
-                        compress_type=zipfile.ZIP_STORED if raw else zipfile.ZIP_DEFLATED,
-                        compresslevel=None if raw else 1)
+            # a fixed member date makes the cache byte-identical for identical events
+            member = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
+            member.compress_type = zipfile.ZIP_STORED if raw else zipfile.ZIP_DEFLATED
+            member.external_attr = 0o644 << 16
+            zf.writestr(member, _npy_bytes(arr), compresslevel=None if raw else 1)
 
 
 def _decode_npz(data: Any, path: Path) -> Events:

@@ -197,7 +197,8 @@ def tracklet_from_times(events: Events, frame_times_us: np.ndarray, first_window
     return TrackletEvents(events, offsets, windows, source)
 
 
-def load_tracklet_events(source: str, num_frames: int, fps: float, *, first_window_us: int = 0,
+def load_tracklet_events(source: str, num_frames: int, fps: float, *,
+                         first_window_us: int | None = None,
                          sensor_size: tuple[int, int] | None = None) -> TrackletEvents:
     """Events of one tracklet, split per frame, from any supported source.
 
@@ -207,7 +208,9 @@ def load_tracklet_events(source: str, num_frames: int, fps: float, *, first_wind
     or a folder of per-frame ``.mat`` files (SDCL release; one file per frame, in
     numeric order, each file's events are its frame's events). ``sensor_size``
     (height, width) is needed only for ``.mat`` folders when it is not MARS'
-    256 x 128.
+    256 x 128. ``first_window_us`` (frame 0's window before t_0) defaults to the
+    value stored in the file (the synthetic benchmark stores one frame interval),
+    else 0.
     """
     from evreid.events import io as evio
     from evreid.events.simulator import frame_timestamps_us
@@ -235,4 +238,6 @@ def load_tracklet_events(source: str, num_frames: int, fps: float, *, first_wind
                               f"evreid simulate)")
     else:
         times = frame_timestamps_us(num_frames, fps)
+    if first_window_us is None:
+        first_window_us = int(meta.get("first_window_us", 0))
     return tracklet_from_times(ev, times, first_window_us, str(source))
