@@ -1,4 +1,16 @@
-"""Pictures for a quick look. Subcommand ``events``: event frames next to video frames.
+"""Pictures for a quick look.
+
+  events    event frames next to video frames (below)
+  cmc       CMC curves of several runs in one PNG
+  ranked    ranked-list grid of a run: query, then top-k gallery (green = right id)
+  features  frame-branch / event-branch / fused activation maps over the input
+  contact   contact sheet of a synthetic dataset: identities across cameras + events
+
+examples:
+    evreid viz cmc runs/a/features.npz runs/b/features.npz --labels a,b --out cmc.png
+    evreid viz ranked --run runs/demo/sdcl --out ranked.png
+    evreid viz features --checkpoint runs/demo/sdcl/last.pth --out maps.png
+    evreid viz contact --root data/synthetic/synthetic_small_clean_seed0 --out sheet.png
 
     evreid viz events --frames DIR --out events.png [--fps 25] [--num-frames 8]
     evreid viz events --dataset mars --root DIR --out events.png
@@ -15,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "pictures: event frames (red ON / blue OFF) next to the video frames"
+HELP = "pictures: event frames, CMC curves, ranked lists, feature maps, contact sheets"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +55,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--seed", type=int, default=0, help="simulator seed when simulating")
     ev.add_argument("--out", required=True, metavar="PNG", help="output PNG")
     ev.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    cmc = sub.add_parser("cmc", help="CMC curves of several runs in one PNG")
+    cmc.add_argument("features", nargs="+", help="features.npz files (from evreid test)")
+    cmc.add_argument("--labels", default=None, help="comma-separated curve names")
+    cmc.add_argument("--distance", default="cosine", choices=("cosine", "euclidean"))
+    cmc.add_argument("--max-rank", type=int, default=20)
+    cmc.add_argument("--out", required=True, metavar="PNG")
+
+    ranked = sub.add_parser("ranked", help="ranked-list grid of a trained run")
+    ranked.add_argument("--run", required=True, metavar="DIR",
+                        help="run folder with config.yaml and features.npz (evreid test)")
+    ranked.add_argument("--queries", type=int, default=6)
+    ranked.add_argument("--topk", type=int, default=5)
+    ranked.add_argument("--frames-per-tracklet", type=int, default=2)
+    ranked.add_argument("--out", required=True, metavar="PNG")
+
+    feats = sub.add_parser("features", help="activation maps of the frame / event branches")
+    feats.add_argument("--checkpoint", required=True, help="checkpoint of an SDCL-family model")
+    feats.add_argument("--root", default=None, help="dataset root (default: the run's config)")
+    feats.add_argument("--query", type=int, default=0, help="index of the query tracklet")
+    feats.add_argument("--out", required=True, metavar="PNG")
+
+    contact = sub.add_parser("contact", help="contact sheet of a synthetic dataset")
+    contact.add_argument("--root", required=True, help="a generated synthetic dataset folder")
+    contact.add_argument("--ids", type=int, default=6)
+    contact.add_argument("--frames", type=int, default=3)
+    contact.add_argument("--out", required=True, metavar="PNG")
 
 
 def _tracklet_rows(args: argparse.Namespace):
@@ -76,6 +115,92 @@ def _tracklet_rows(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    runners = {"events": _run_events, "cmc": _run_cmc, "ranked": _run_ranked,
+               "features": _run_features, "contact": _run_contact}
+    return runners[args.what](args)
+
+
+def _run_cmc(args: argparse.Namespace) -> int:
+    from evreid.errors import EvreidError
+    from evreid.metrics import compute_distance, evaluate
+    from evreid.metrics.features import load_features
+    from evreid.viz.cmc import plot_cmc
+
+    labels = args.labels.split(",") if args.labels else [str(p) for p in args.features]
+    if len(labels) != len(args.features):
+        raise EvreidError(f"--labels names {len(labels)} curves for {len(args.features)} files")
+    curves = {}
+    for label, path in zip(labels, args.features, strict=True):
+        data = load_features(path)
+        distmat = data["distmat"] if "distmat" in data else compute_distance(
+            data["query_features"], data["gallery_features"], args.distance)
+        result = evaluate(distmat, data["query_pids"], data["gallery_pids"],
+                          data["query_camids"], data["gallery_camids"],
+                          max_rank=args.max_rank,
+                          protocol=str(data.get("protocol", "standard")))
+        curves[label] = result["cmc"]
+    print(plot_cmc(curves, args.out, max_rank=args.max_rank))
+    return 0
+
+
+def _run_ranked(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from evreid.config import load_config
+    from evreid.data import build_dataset_from_cfg
+    from evreid.errors import EvreidError
+    from evreid.metrics import compute_distance
+    from evreid.metrics.features import load_features
+    from evreid.viz.ranking import ranked_list_grid
+
+    run_dir = Path(args.run)
+    cfg = load_config(run_dir / "config.yaml")
+    data = load_features(run_dir / "features.npz")
+    dataset = build_dataset_from_cfg(cfg)
+    if (len(dataset.query), len(dataset.gallery)) != (len(data["query_pids"]),
+                                                      len(data["gallery_pids"])):
+        raise EvreidError(f"{run_dir / 'features.npz'} does not match the dataset of "
+                          f"{run_dir / 'config.yaml'} (re-run evreid test)")
+    distmat = data["distmat"] if "distmat" in data else compute_distance(
+        data["query_features"], data["gallery_features"], cfg.TEST.DISTANCE)
+    print(ranked_list_grid(distmat, dataset.query, dataset.gallery, args.out,
+                           num_queries=args.queries, topk=args.topk,
+                           frames_per_tracklet=args.frames_per_tracklet))
+    return 0
+
+
+def _run_features(args: argparse.Namespace) -> int:
+    from evreid.api import model_from_checkpoint
+    from evreid.data import build_dataset_from_cfg
+    from evreid.data.clips import ClipDataset, EventOptions
+    from evreid.data.transforms import build_transforms
+    from evreid.errors import EvreidError
+    from evreid.viz.features import activation_maps, overlay_grid
+
+    model, cfg = model_from_checkpoint(args.checkpoint)
+    if args.root:
+        cfg.DATASETS.ROOT_DIR = args.root
+    dataset = build_dataset_from_cfg(cfg)
+    if not 0 <= args.query < len(dataset.query):
+        raise EvreidError(f"--query {args.query} out of range 0..{len(dataset.query) - 1}")
+    events = EventOptions.from_cfg(cfg) if getattr(model, "uses_events", False) else None
+    clips = ClipDataset([dataset.query[args.query]], cfg.INPUT.SEQ_LEN, "evenly",
+                        build_transforms(cfg, is_train=False), events, seed=cfg.SEED)
+    item = clips[0]
+    frames = item["frames"]
+    maps = activation_maps(model, frames, item["events"] if events else None)
+    print(overlay_grid(frames, maps, args.out, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD))
+    return 0
+
+
+def _run_contact(args: argparse.Namespace) -> int:
+    from evreid.viz.contact_sheet import render_contact_sheet
+
+    print(render_contact_sheet(args.root, args.out, num_ids=args.ids, frames=args.frames))
+    return 0
+
+
+def _run_events(args: argparse.Namespace) -> int:
     import numpy as np
 
     from evreid.errors import EvreidError
