@@ -1,7 +1,7 @@
-"""Model cost figures for benchmarks/RESULTS_model.md.
+"""Model cost figures (recorded in benchmarks/RESULTS.md).
 
   python benchmarks/bench_model.py                 # print the markdown
-  python benchmarks/bench_model.py --out benchmarks/RESULTS_model.md
+  python benchmarks/bench_model.py --out model_tables.md
 
 Three tables: every architecture at paper scale (parameters, MACs; no
 timing), the paper-scale SDCL and frames-only base timed per clip, and the

@@ -19,6 +19,18 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for heavy model tests: on a shared machine two OpenMP
+    threads spin against each other and such tests run several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_png(path: Path, height: int = 16, width: int = 8, value: int = 0) -> None:
     import cv2
 

@@ -17,14 +17,7 @@ ARCHS = ["sdcl", "frames_only", "events_only", "fusion_concat", "fusion_add",
 NUM_CLASSES = 7
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # the test machine is shared: with other jobs running, two OpenMP threads
-    # spin against each other and these tests run several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_cfg(arch: str, *opts):

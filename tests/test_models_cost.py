@@ -18,14 +18,7 @@ from evreid.models.resnet import build_resnet
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # the test machine is shared: with other jobs running, two OpenMP threads
-    # spin against each other and these tests run several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _OneConv(nn.Module):

@@ -10,15 +10,7 @@ from evreid.errors import EvreidError
 from evreid.models import build_model
 from evreid.models.resnet import build_resnet, load_backbone_state_dict
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # the test machine is shared: with other jobs running, two OpenMP threads
-    # spin against each other and these tests run several times slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _bn(prefix: str, c: int, counter: bool = True) -> dict[str, tuple[int, ...]]:

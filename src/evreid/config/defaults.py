@@ -22,6 +22,8 @@ def _defaults() -> dict:
             "PROTOCOL": "standard",
             # PRID-2011: drop tracklets shorter than this many frames (0 = keep all)
             "MIN_SEQ_LEN": 0,
+            # event cache folder; empty = <dataset folder>/events
+            "EVENTS_DIR": "",
         },
         "INPUT": {
             "SIZE_TRAIN": [256, 128],

@@ -28,8 +28,13 @@ __all__ = ["ATanSpike", "SigmoidSpike", "spike_fn", "LIFNeuron", "SpikingConvLay
            "SpikingEncoder", "SURROGATES"]
 
 
-class ATanSpike(torch.autograd.Function):
-    """Heaviside forward; d/dx of (1/pi) arctan(pi/2 * alpha * x) backward."""
+class _HeavisideSurrogate(torch.autograd.Function):
+    """Heaviside step forward; a smooth surrogate derivative backward
+    (subclasses give ``surrogate_grad``)."""
+
+    @staticmethod
+    def surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        raise NotImplementedError
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
@@ -37,27 +42,27 @@ class ATanSpike(torch.autograd.Function):
         ctx.alpha = alpha
         return (x >= 0).to(x.dtype)
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    @classmethod
+    def backward(cls, ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        sg = ctx.alpha / 2 / (1 + (math.pi / 2 * ctx.alpha * x) ** 2)
-        return grad * sg, None
+        return grad * cls.surrogate_grad(x, ctx.alpha), None
 
 
-class SigmoidSpike(torch.autograd.Function):
-    """Heaviside forward; d/dx of sigmoid(alpha * x) backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return (x >= 0).to(x.dtype)
+class ATanSpike(_HeavisideSurrogate):
+    """Surrogate: d/dx of (1/pi) arctan(pi/2 * alpha * x)."""
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        s = torch.sigmoid(ctx.alpha * x)
-        return grad * ctx.alpha * s * (1 - s), None
+    def surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
+
+
+class SigmoidSpike(_HeavisideSurrogate):
+    """Surrogate: d/dx of sigmoid(alpha * x)."""
+
+    @staticmethod
+    def surrogate_grad(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        s = torch.sigmoid(alpha * x)
+        return alpha * s * (1 - s)
 
 
 SURROGATES = {"atan": ATanSpike, "sigmoid": SigmoidSpike}
@@ -65,13 +70,6 @@ SURROGATES = {"atan": ATanSpike, "sigmoid": SigmoidSpike}
 
 def spike_fn(x: torch.Tensor, surrogate: str = "atan", alpha: float = 2.0) -> torch.Tensor:
     return SURROGATES[surrogate].apply(x, alpha)
-
-
-def _surrogate_grad(x: torch.Tensor, surrogate: str, alpha: float) -> torch.Tensor:
-    if surrogate == "atan":
-        return alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2)
-    s = torch.sigmoid(alpha * x)
-    return alpha * s * (1 - s)
 
 
 class _LIFMultiStep(torch.autograd.Function):
@@ -112,7 +110,7 @@ class _LIFMultiStep(torch.autograd.Function):
             grad_s = grad_spikes[t]
             if not detach_reset:
                 grad_s = grad_s - grad_v_next * (decay * vs[t])
-            grad_v = (grad_s * _surrogate_grad(vs[t] - threshold, surrogate, alpha)
+            grad_v = (grad_s * SURROGATES[surrogate].surrogate_grad(vs[t] - threshold, alpha)
                       + grad_v_next * (decay * (1.0 - spikes[t])))
             grad_current[t] = grad_v
             grad_v_next = grad_v

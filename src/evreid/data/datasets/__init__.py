@@ -66,7 +66,8 @@ def build_dataset_from_cfg(cfg, **overrides) -> VideoDataset:
             raise DatasetError(f"DATASETS.{key} = {value!r} does not apply to dataset "
                                f"{cfg.DATASETS.NAME!r}")
     options.update(overrides)
-    return build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT_DIR, **options)
+    return build_dataset(cfg.DATASETS.NAME, cfg.DATASETS.ROOT_DIR,
+                         events_dir=cfg.DATASETS.EVENTS_DIR or None, **options)
 
 
 def build_dataset(name: str, root: str | Path, events_dir: str | Path | None = None,

@@ -14,6 +14,7 @@ them when present.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections.abc import Iterable, Sequence
@@ -183,3 +184,57 @@ def attach_events(dataset: VideoDataset, events_dir: Path, required: bool) -> Vi
     dataset.gallery = attach(dataset.gallery)
     dataset.extra["events_dir"] = str(events_dir)
     return dataset
+
+
+def read_splits_json(path: Path, dataset: str) -> list[dict[str, list[str]]]:
+    """Read a list of {"train": [names], "test": [names]} splits, checking its shape."""
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{dataset}: cannot read splits file {path}: {exc}") from None
+    if not isinstance(splits, list) or not splits:
+        raise DatasetError(f"{dataset}: {path} must hold a non-empty list of splits")
+    for i, split in enumerate(splits):
+        if (not isinstance(split, dict) or not isinstance(split.get("train"), list)
+                or not isinstance(split.get("test"), list)):
+            raise DatasetError(f"{dataset}: split {i} of {path} must have 'train' and "
+                               f"'test' lists")
+        overlap = set(split["train"]) & set(split["test"])
+        if overlap:
+            raise DatasetError(f"{dataset}: split {i} of {path} puts {sorted(overlap)[:3]} "
+                               f"in both train and test")
+    return splits
+
+
+def load_camera_pair_dataset(name: str, base: Path, cams_dir: Path, cameras: list[str],
+                             splits: list[dict], split_id: int, min_seq_len: int,
+                             fps: float) -> VideoDataset:
+    """Identities split by name; query from the first camera, gallery from the others."""
+    if not 0 <= split_id < len(splits):
+        raise DatasetError(f"{name}: split_id {split_id} out of range 0..{len(splits) - 1}")
+    split = splits[split_id]
+
+    def tracklet(person: str, cam_index: int) -> Tracklet | None:
+        folder = cams_dir / cameras[cam_index] / person
+        if not folder.is_dir():
+            raise DatasetError(f"{name}: missing folder {folder} (named in split {split_id})")
+        frames = list_images(folder)
+        if not frames:
+            raise DatasetError(f"{name}: no images in {folder}")
+        if len(frames) < min_seq_len:
+            return None
+        pid = int("".join(ch for ch in person if ch.isdigit()))
+        return Tracklet(frames=frames, pid=pid, camid=cam_index,
+                        key=f"{cameras[cam_index]}/{person}", fps=fps)
+
+    def collect(persons: list[str], cam_indices: range | list[int]) -> list[Tracklet]:
+        found = (tracklet(p, c) for p in sorted(persons) for c in cam_indices)
+        return [t for t in found if t is not None]
+
+    all_cams = range(len(cameras))
+    return VideoDataset(
+        name=name, root=str(base),
+        train=relabel(collect(split["train"], all_cams)),
+        query=collect(split["test"], [0]),
+        gallery=collect(split["test"], list(all_cams)[1:]),
+        extra={"split_id": split_id, "num_splits": len(splits)})

@@ -24,10 +24,8 @@ import numpy as np
 
 from evreid.data.datasets.base import (
     DatasetError,
-    Tracklet,
     VideoDataset,
-    list_images,
-    relabel,
+    load_camera_pair_dataset,
     require_paths,
 )
 
@@ -68,38 +66,17 @@ def load_ilidsvid(root: str | Path, split_id: int = 0, train_half: str = "first"
         raise DatasetError(f"ilidsvid: train_half must be 'first' or 'second'; "
                            f"got {train_half!r}")
     ls_set = read_ilidsvid_splits(split_path)
-    if not 0 <= split_id < len(ls_set):
-        raise DatasetError(f"ilidsvid: split_id {split_id} out of range 0..{len(ls_set) - 1}")
     persons = sorted(p.name for p in (seq / "cam1").iterdir() if p.is_dir())
-    row = ls_set[split_id]
-    if row.max() > len(persons) or row.min() < 1:
-        raise DatasetError(f"ilidsvid: split {split_id} of {split_path} refers to person "
-                           f"index {int(row.max())} but {seq / 'cam1'} has {len(persons)} "
+    if ls_set.max() > len(persons) or ls_set.min() < 1:
+        raise DatasetError(f"ilidsvid: {split_path} refers to person index "
+                           f"{int(ls_set.max())} but {seq / 'cam1'} has {len(persons)} "
                            f"person folders")
-    half = len(row) // 2
-    first, second = row[:half], row[half:]
-    train_idx, test_idx = (first, second) if train_half == "first" else (second, first)
-    train_names = [persons[i - 1] for i in sorted(train_idx.tolist())]
-    test_names = [persons[i - 1] for i in sorted(test_idx.tolist())]
-
-    def tracklet(person: str, cam: int) -> Tracklet | None:
-        folder = seq / f"cam{cam}" / person
-        if not folder.is_dir():
-            raise DatasetError(f"ilidsvid: missing folder {folder}")
-        frames = list_images(folder)
-        if not frames:
-            raise DatasetError(f"ilidsvid: no images in {folder}")
-        if len(frames) < min_seq_len:
-            return None
-        return Tracklet(frames=frames, pid=int(person.removeprefix("person")), camid=cam - 1,
-                        key=f"cam{cam}/{person}", fps=FPS)
-
-    def collect(names: list[str], cams: tuple[int, ...]) -> list[Tracklet]:
-        found = (tracklet(n, c) for n in names for c in cams)
-        return [t for t in found if t is not None]
-
-    return VideoDataset(
-        name="ilidsvid", root=str(base),
-        train=relabel(collect(train_names, (1, 2))),
-        query=collect(test_names, (1,)), gallery=collect(test_names, (2,)),
-        extra={"split_id": split_id, "num_splits": len(ls_set)})
+    half = ls_set.shape[1] // 2
+    splits = []
+    for row in ls_set:
+        first, second = row[:half].tolist(), row[half:].tolist()
+        train, test = (first, second) if train_half == "first" else (second, first)
+        splits.append({"train": [persons[i - 1] for i in train],
+                       "test": [persons[i - 1] for i in test]})
+    return load_camera_pair_dataset("ilidsvid", base, seq, ["cam1", "cam2"], splits, split_id,
+                                    min_seq_len, FPS)

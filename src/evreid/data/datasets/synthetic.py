@@ -20,8 +20,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evreid.data.datasets.base import DatasetError, VideoDataset, require_paths
-from evreid.data.datasets.prid2011 import load_camera_pair_dataset, read_splits_json
+from evreid.data.datasets.base import (
+    DatasetError,
+    VideoDataset,
+    load_camera_pair_dataset,
+    read_splits_json,
+    require_paths,
+)
 
 CARD_NAME = "dataset_card.json"
 SPLITS_NAME = "splits_synthetic.json"
