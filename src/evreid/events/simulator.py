@@ -238,7 +238,8 @@ def frame_luma(frame: np.ndarray) -> np.ndarray:
         raise EvreidError(f"a frame must be [H, W] or [H, W, 3], got shape {arr.shape}")
     if scale != 1.0:
         luma *= scale
-    if not np.all(np.isfinite(luma)) or luma.min() < 0:
+    # uint8 luma is finite and non-negative by construction: check floats only
+    if arr.dtype != np.uint8 and (not np.all(np.isfinite(luma)) or luma.min() < 0):
         raise EvreidError("frames must be finite and non-negative")
     return luma
 
@@ -324,6 +325,7 @@ class EventSimulator:
         cm = np.maximum(cfg.neg_threshold + cfg.threshold_sigma * draws[1], cfg.min_threshold)
         self._cp_np, self._cm_np = cp, cm
         self.cp, self.cm = xp.float64(cp), xp.float64(cm)
+        self.neg_cm = -self.cm     # d / -C- is exact: precomputed once
         self.cmin = xp.float64(np.minimum(cp, cm))
         leak_rng = np.random.default_rng(leak_ss)
         if cfg.leak_rate_hz > 0:
@@ -341,6 +343,8 @@ class EventSimulator:
         self.t_prev: int | None = None
         self.luma_prev: np.ndarray | None = None
         self.L_prev: Any = None
+        self._xy: tuple[np.ndarray, np.ndarray] | None = None
+        self._log_table: np.ndarray | None = None
 
     # -- public ------------------------------------------------------------------
     def add_frame(self, frame: np.ndarray, t_us: int) -> Events:
@@ -351,7 +355,7 @@ class EventSimulator:
                               f"{self.height}x{self.width} (HxW)")
         t_us = int(t_us)
         if self.t_prev is None:
-            self._start(luma, t_us)
+            self._start(luma, t_us, self._frame_log(frame, luma))
             return Events.empty(self.width, self.height)
         if t_us <= self.t_prev:
             raise EvreidError(f"timestamps must increase strictly: {t_us} after {self.t_prev}")
@@ -361,15 +365,28 @@ class EventSimulator:
             samples.extend(flow_subframes(self.luma_prev, luma, self.t_prev, t_us, self.cfg))
         samples.append((t_us, luma))
         for t_b, luma_b in samples:
-            parts.append(self._interval(t_b, luma_b))
+            L_b = self._frame_log(frame, luma) if luma_b is luma else None
+            parts.append(self._interval(t_b, luma_b, L_b))
         if len(parts) == 1:
             return self._to_events(*parts[0])
         return self._to_events(*(self.xp.cat([q[i] for q in parts]) for i in range(3)))
 
     # -- internals ---------------------------------------------------------------
-    def _start(self, luma: np.ndarray, t_us: int) -> None:
+    def _frame_log(self, frame: np.ndarray, luma: np.ndarray) -> np.ndarray:
+        """Log intensity of an input frame, flat.
+
+        A grey uint8 frame's luma is its DN, one of 256 values, so a table of
+        ``log_intensity`` over 0..255 gives the same floats with one gather.
+        """
+        arr = np.asarray(frame)
+        if arr.dtype == np.uint8 and arr.ndim == 2:
+            if self._log_table is None:
+                self._log_table = log_intensity(np.arange(256, dtype=np.float64), self.cfg)
+            return self._log_table[arr.ravel()]
+        return log_intensity(luma, self.cfg).ravel()
+
+    def _start(self, luma: np.ndarray, t_us: int, L: np.ndarray) -> None:
         xp = self.xp
-        L = log_intensity(luma, self.cfg).ravel()
         ref = L - self._phase if self._phase is not None else L
         self.ref = xp.float64(ref)
         self.L_prev = xp.float64(L)
@@ -378,19 +395,26 @@ class EventSimulator:
         self.t_prev, self.luma_prev = t_us, luma
 
     def _to_events(self, t: Any, pix: Any, p: Any) -> Events:
-        t = self.xp.numpy(t)
         pix = self.xp.numpy(pix)
-        y, x = np.divmod(pix, self.width)
-        return Events._trusted(t, x.astype(np.int16), y.astype(np.int16), self.xp.numpy(p),
+        # coordinate look-up tables: two int16 gathers are cheaper than an int64 divmod
+        if self._xy is None:
+            y, x = np.divmod(np.arange(self.npix), self.width)
+            self._xy = (x.astype(np.int16), y.astype(np.int16))
+        x, y = self._xy
+        return Events._trusted(self.xp.numpy(t), x[pix], y[pix], self.xp.numpy(p),
                                self.width, self.height)
 
-    def _interval(self, t_b: int, luma_b: np.ndarray) -> tuple[Any, Any, Any]:
-        """Events of one sample interval (t_prev, t_b]; advances the state."""
+    def _interval(self, t_b: int, luma_b: np.ndarray,
+                  L_b: np.ndarray | None = None) -> tuple[Any, Any, Any]:
+        """Events of one sample interval (t_prev, t_b]; advances the state.
+
+        ``L_b`` is the flat log intensity of ``luma_b`` when the caller has it.
+        """
         xp, cfg = self.xp, self.cfg
         t_a = self.t_prev
         dt = float(t_b - t_a)
         La = self.L_prev
-        Lb = xp.float64(log_intensity(luma_b, cfg).ravel())
+        Lb = xp.float64(log_intensity(luma_b, cfg).ravel() if L_b is None else L_b)
         tau = None
         if cfg.cutoff_hz > 0:
             rel = np.maximum(self.luma_prev.ravel() / 255.0, _MIN_CUTOFF_FRACTION)
@@ -505,29 +529,30 @@ class EventSimulator:
         else:
             v0, v1 = u0, u1
         ref = self.ref[sel]
-        cp, cm = self.cp[sel], self.cm[sel]
-        d0 = v0 - ref
         d1 = v1 - ref
         if self.leak_per_us is not None:
             drift = self.leak_per_us[sel] * h
-            d1 = d1 + drift
-            ref = ref - drift
-        n_on = xp.maximum(xp.floor(d1 / cp + _CROSS_TOL), 0.0)
-        n_off = xp.maximum(xp.floor(d1 / -cm + _CROSS_TOL), 0.0)
-        self.ref[sel] = ref + (n_on * cp - n_off * cm)
-        n = xp.int64(n_on + n_off)
-        active = xp.nonzero(n)
+            d1 += drift
+        active, on, counts_f, c = self._crossings(sel, d1)
+        # Gather what the event times need before the reference moves (``ref`` may be
+        # a view of ``self.ref``).
+        d0_a = v0[active] - ref[active]
+        d1_a = d1[active]
+        if self.leak_per_us is not None:
+            self.ref[sel] = ref - drift
+        src = active if isinstance(sel, slice) else sel[active]
         if len(active) == 0:
             return None
+        # The reference moves by the emitted count times C (ref + n_on*C+ - n_off*C- of
+        # the model, written for the one polarity that fired: the same float result).
+        step = counts_f * c
+        self.ref[src] = self.ref[src] + xp.where(on, step, -step)
+        counts = xp.int64(counts_f)
         # Per active pixel, in the orientation of its polarity (s = +1 ON, -1 OFF):
         # e0 = s*D0, e1 = s*D1, crossings at k*C (k = 1..n) reached at
         # t_k = t0 + (k*C - e0) / (e1 - e0) * h  =  A + k*B.
-        counts = n[active]
-        on = n_on[active] > 0
-        c = xp.where(on, cp[active], cm[active])
-        sgn = xp.where(on, 1.0, -1.0)
-        e1 = sgn * d1[active]
-        e0 = xp.minimum(sgn * d0[active], c)    # a level already passed fires at t0
+        e1 = xp.where(on, d1_a, -d1_a)
+        e0 = xp.minimum(xp.where(on, d0_a, -d0_a), c)    # a level already passed fires at t0
         span = e1 - e0
         pos = span > 0
         h_a = h if isinstance(h, float) else h[active]
@@ -536,18 +561,44 @@ class EventSimulator:
         A = t0_a - e0 * inv
         B = c * inv
         ends = xp.cumsum(counts)
-        total = int(ends[-1])
-        k = xp.arange(total) - xp.repeat(ends - counts, counts) + 1
+        k = self._ranks(counts, ends)
         t = xp.rint(xp.repeat(A, counts) + xp.float64(k) * xp.repeat(B, counts))
         t = xp.clip(xp.int64(t), t_a + 1, t_b)
-        src = active if isinstance(sel, slice) else sel[active]
         pix = xp.repeat(src, counts)
         p = xp.repeat(xp.int8(xp.where(on, 1, -1)), counts)
         if self.cfg.refractory_us > 0:
-            keep = self._refractory(t, pix, k, ends - 1, src)
+            keep = self._refractory(t, pix, k, ends - counts, ends - 1, src)
             if keep is not None:
                 t, pix, p = t[keep], pix[keep], p[keep]
         return t, pix, p
+
+    def _crossings(self, sel: Any, d1: Any) -> tuple[Any, Any, Any, Any]:
+        """Pixels of ``sel`` that cross a level, with polarity, count and threshold.
+
+        The count is ``floor(D1 / C + tol)`` for the polarity whose level is crossed
+        (``D1`` = input minus reference at the segment end); a pixel fires when that
+        reaches 1, so the mask needs no floor and the floor runs on fired pixels only.
+        """
+        xp = self.xp
+        cp, cm = self.cp[sel], self.cm[sel]
+        y_on = d1 / cp
+        y_on += _CROSS_TOL
+        y_off = d1 / self.neg_cm[sel]
+        y_off += _CROSS_TOL
+        active = xp.nonzero((y_on >= 1.0) | (y_off >= 1.0))
+        y_on_a = y_on[active]
+        on = y_on_a >= 1.0
+        counts_f = xp.floor(xp.where(on, y_on_a, y_off[active]))
+        c = xp.where(on, cp[active], cm[active])
+        return active, on, counts_f, c
+
+    def _ranks(self, counts: Any, ends: Any) -> Any:
+        """1, 2, ..., n per pixel for the repeated events: a cumsum of ones that drops
+        back to 1 at each pixel's first event (cheaper than arange minus repeat)."""
+        xp = self.xp
+        steps = xp.full(int(ends[-1]), 1, "int64")
+        steps[ends[:-1]] = 1 - counts[:-1]
+        return xp.cumsum(steps)
 
     def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
         rate = self.cfg.shot_noise_rate_hz
@@ -579,37 +630,54 @@ class EventSimulator:
                 return t[kept], pix[kept], p[kept]
         return t, pix, p
 
-    def _refractory(self, t: Any, pix: Any, k: Any, last_idx: Any, src: Any) -> Any:
+    def _refractory(self, t: Any, pix: Any, k: Any, first_idx: Any, last_idx: Any,
+                    src: Any) -> Any:
         """Keep-mask (None = keep all) of one step's events under the refractory period.
 
         Events arrive pixel-major and in time order within a pixel (``k`` = 1, 2, ...
-        is the rank within the pixel, ``last_idx`` the index of each pixel's last event,
-        ``src`` the pixels), so the check needs no sort. Exact sequential semantics: an
-        event is kept if it is at least ``refractory_us`` after the previous *kept*
-        event of its pixel; pixels where the quick check fails are resolved with
-        vectorised passes over ``k``.
+        is the rank within the pixel, ``first_idx`` / ``last_idx`` the index of each
+        pixel's first / last event, ``src`` the pixels), so the check needs no sort.
+        Exact sequential semantics: an event is kept if it is at least
+        ``refractory_us`` after the previous *kept* event of its pixel.
+
+        An event at least ``refractory_us`` after the event before it (for a pixel's
+        first event: after its last kept event) is kept whatever happened before. The
+        others form runs behind such an event; only they need sequential passes, one
+        per position in a run, and runs are short.
         """
         xp = self.xp
         R = int(self.cfg.refractory_us)
-        first = k == 1
-        prev = xp.where(first, self.last_t[pix], xp.cat([t[:1], t[:-1]]))
-        ok = (t - prev) >= R
-        if xp.all(ok):
+        sure = xp.full(len(t), True, "bool")
+        sure[1:] = (t[1:] - t[:-1]) >= R
+        sure[first_idx] = (t[first_idx] - self.last_t[src]) >= R
+        if xp.all(sure):
             self.last_t[src] = t[last_idx]
             return None
-        bad_pix = xp.zeros(self.npix, "bool")
-        bad_pix[pix[xp.nonzero(~ok)]] = True
-        good = xp.nonzero(~bad_pix[src])
-        self.last_t[src[good]] = t[last_idx[good]]
-        sub = xp.nonzero(bad_pix[pix])
-        k_sub = k[sub]
-        keep = xp.full(len(t), True, "bool")
-        for r in range(1, int(xp.max(k_sub)) + 1):
-            idx = sub[xp.nonzero(k_sub == r)]
-            pp, tt = pix[idx], t[idx]
-            kept = (tt - self.last_t[pp]) >= R
-            keep[idx] = kept
-            self.last_t[pp] = xp.where(kept, tt, self.last_t[pp])
+        keep = sure
+        u = xp.nonzero(~sure)                  # undecided events, in order
+        first_u = k[u] == 1
+        # a run starts at an undecided event whose predecessor is kept for sure (or
+        # that is its pixel's first); the last kept time before it is its anchor
+        starts = first_u | sure[xp.maximum(u - 1, 0)]
+        anchor_pos = xp.nonzero(starts)
+        us = u[anchor_pos]
+        anchor = xp.where(first_u[anchor_pos], self.last_t[pix[us]], t[xp.maximum(us - 1, 0)])
+        run = xp.cumsum(xp.int64(starts)) - 1
+        n_u = len(u)
+        pos = xp.arange(n_u) - xp.cummax(xp.where(starts, xp.arange(n_u), 0))
+        for j in range(int(xp.max(pos)) + 1):
+            sel = xp.nonzero(pos == j)
+            ev, rid = u[sel], run[sel]
+            kept = (t[ev] - anchor[rid]) >= R
+            keep[ev] = kept
+            anchor[rid] = xp.where(kept, t[ev], anchor[rid])
+        # last kept time per pixel: its last event, or its last run's anchor
+        self.last_t[src] = t[last_idx]
+        open_end = xp.nonzero(~sure[last_idx])
+        if len(open_end):
+            run_of = xp.zeros(len(t), "int64")
+            run_of[u] = run
+            self.last_t[src[open_end]] = anchor[run_of[last_idx[open_end]]]
         return keep
 
 

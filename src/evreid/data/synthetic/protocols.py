@@ -15,9 +15,11 @@ A protocol is a set of degradation *effects*; each effect has fixed
 parameters (:data:`EFFECTS`):
 
 * ``clean``: no effect; a 25 % duty-cycle shutter (short exposure).
-* ``blur``: the shutter stays open the whole frame interval, so the video
-  frame integrates every sub-frame -- motion blur from physics. Events are
-  untouched (an event pixel has no shutter).
+* ``blur``: the camera's slow-shutter ("sens-up") mode, common in
+  surveillance cameras: each video frame integrates the last 4 frame periods
+  (200 ms at 20 fps) of sub-frames -- strong motion blur from physics, walkers
+  smeared over a good part of a stride. Events are untouched (an event pixel
+  has no shutter).
 * ``lowlight``: the scene light drops to 8 % for BOTH sensors (physically
   shared); the video camera opens to a 50 % duty cycle, amplifies, suffers shot
   noise (few photo-electrons) and read noise, and quantises a dark gamma-encoded
@@ -100,7 +102,9 @@ EFFECTS: dict[str, dict[str, Any]] = {
               "video_gain": 1.0,         # camera amplification before the gamma curve
               "full_well": 6000.0,       # photo-electrons at full scale, 25 % exposure
               "events": {"preset": "default"}},
-    "blur": {"exposure": 1.0},
+    # exposure in frame periods; above 1 the camera integrates over several
+    # periods (slow shutter), so consecutive frames' exposures overlap
+    "blur": {"exposure": 4.0},
     "lowlight": {"exposure": 0.5, "light": 0.08, "video_gain": 1.6,
                  "events": {"preset": "realistic", "shot_noise_rate_hz": 1.0}},
     "occlusion": {"min_occluders": 1, "max_occluders": 2,

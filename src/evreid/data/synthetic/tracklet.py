@@ -308,6 +308,12 @@ def render_tracklet(plan: TrackletPlan, with_events: bool = True) -> RenderedTra
                 acc += scene.crop(a, win, c0, W)
             if is_event:
                 interval.append(sim.add_frame(scene.luma(a, win), t))
+        # a slow shutter (exposure above one frame period) also integrates
+        # sub-frames of earlier periods: t_prev, t_prev - dt / R, ...
+        for j in range(n_exposure - R):
+            t = t_prev - int(round(j * dt / R))
+            a, win = scene.window(t)
+            acc += scene.crop(a, win, c0, W)
         frames[k] = video_frame(acc / n_exposure, settings["exposure"],
                                 settings["full_well"], settings["video_gain"],
                                 plan.camera.read_noise, noise_rng)
