@@ -141,9 +141,58 @@ def test_train_and_test_commands(tmp_path, capsys):
     for name in ("config.yaml", "last.pth", "best.pth", "metrics.json", "train_log.csv",
                  "eval_log.csv"):
         assert (out / name).is_file(), name
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:  # with the optional package, losses / lr / metrics also go to TensorBoard
+        assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert main(["test", "--config-file", str(out / "config.yaml"), "--json",
                  "TEST.SAMPLER", "dense"]) == 0
     tested = json.loads(capsys.readouterr().out)
     assert tested["sampler"] == "dense" and (out / "features.npz").is_file()
     assert main(["evaluate", str(out / "features.npz"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mAP"] == pytest.approx(tested["mAP"])
+
+
+def _train_cli(root, out, *extra):
+    from evreid.cli import main
+
+    return main(["train", "--no-progress", "--output", str(out), *TINY_TRAIN_OPTS,
+                 "DATASETS.ROOT_DIR", str(root), "SOLVER.MAX_EPOCHS", "1", *extra])
+
+
+def test_train_bad_key_is_one_line_and_writes_nothing(tmp_path, capsys):
+    root = make_tiny_reid(tmp_path / "data").parent
+    assert _train_cli(root, tmp_path / "run", "SOLVER.BASE_RL", "1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean SOLVER.BASE_LR" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_corrupt_image_is_one_line(tmp_path, capsys):
+    base = make_tiny_reid(tmp_path / "data")
+    folder = base / "prid_2011" / "multi_shot" / "cam_a" / "person_0001"
+    for frame in folder.iterdir():  # every frame: whichever one the sampler picks
+        frame.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    bad = folder
+    assert _train_cli(base.parent, tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot read image {bad}" in err
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_train_truncated_event_file_is_one_line(tmp_path, capsys):
+    base = make_tiny_reid(tmp_path / "data")
+    from evreid.cli import main
+
+    assert main(["simulate", "--dataset", "prid2011", "--root", str(base.parent),
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    victim = base / "events" / "cam_a" / "person_0001.npz"
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    assert _train_cli(base.parent, tmp_path / "run", "DATASETS.NAME", "prid2011_event",
+                      "EVENTS.ENABLED", "True", "MODEL.ARCH", "sdcl") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "person_0001.npz" in err
+    assert not (tmp_path / "run" / "last.pth").exists()

@@ -5,7 +5,7 @@ One folder of frames -> one event file:
     evreid simulate --frames DIR --fps 25 --out events.npz      (.npz/.h5/.aedat/folder)
 
 A dataset -> a cache mirroring it, one file per tracklet at
-<events_dir>/<tracklet key>.npz (default events_dir = <root>/events), which the
+<events_dir>/<tracklet key>.npz (default events_dir = <dataset folder>/events), which the
 *_event dataset variants then load:
 
     evreid simulate --dataset mars --root data/mars [--out EVENTS_DIR]
@@ -138,7 +138,8 @@ def _run_dataset(args: argparse.Namespace, config) -> dict:
     shard_i, shard_n = parse_shard(args.shard)
     start = time.perf_counter()
     dataset = build_dataset(args.dataset, args.root)
-    events_dir = Path(args.out) if args.out else Path(args.root) / "events"
+    # the same default folder as build_dataset's: beside the resolved dataset folder
+    events_dir = Path(args.out) if args.out else Path(dataset.root) / "events"
     unique = {}
     for t in list(dataset.train) + list(dataset.query) + list(dataset.gallery):
         unique.setdefault(t.key, t)

@@ -17,6 +17,20 @@ import numpy as np
 class NumpyOps:
     name = "numpy"
 
+    # Elementwise ops are the NumPy functions themselves: no wrapper call per op (the
+    # simulator makes hundreds of calls per frame).
+    repeat = staticmethod(np.repeat)
+    cat = staticmethod(np.concatenate)
+    where = staticmethod(np.where)
+    floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
+    rint = staticmethod(np.rint)
+    exp = staticmethod(np.exp)
+    abs = staticmethod(np.abs)
+    maximum = staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
+    clip = staticmethod(np.clip)
+
     def float64(self, a: Any) -> np.ndarray:
         return np.asarray(a, dtype=np.float64)
 
@@ -39,13 +53,10 @@ class NumpyOps:
         return np.arange(n, dtype=np.int64)
 
     def nonzero(self, a: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(a)
-
-    def repeat(self, a: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return np.repeat(a, counts)
+        return a.nonzero()[0]       # 1-D only: the simulator's arrays are flat
 
     def cumsum(self, a: np.ndarray) -> np.ndarray:
-        return np.cumsum(a)
+        return a.cumsum()
 
     def cummax(self, a: np.ndarray) -> np.ndarray:
         return np.maximum.accumulate(a)
@@ -56,38 +67,8 @@ class NumpyOps:
             a = a.astype(np.uint16)
         return np.argsort(a, kind="stable")
 
-    def cat(self, parts: list) -> np.ndarray:
-        return np.concatenate(parts)
-
     def index_add(self, target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
         np.add.at(target, index, values)
-
-    def where(self, cond: Any, a: Any, b: Any) -> np.ndarray:
-        return np.where(cond, a, b)
-
-    def floor(self, a: np.ndarray) -> np.ndarray:
-        return np.floor(a)
-
-    def ceil(self, a: np.ndarray) -> np.ndarray:
-        return np.ceil(a)
-
-    def rint(self, a: np.ndarray) -> np.ndarray:
-        return np.rint(a)
-
-    def exp(self, a: np.ndarray) -> np.ndarray:
-        return np.exp(a)
-
-    def abs(self, a: np.ndarray) -> np.ndarray:
-        return np.abs(a)
-
-    def maximum(self, a: Any, b: Any) -> np.ndarray:
-        return np.maximum(a, b)
-
-    def minimum(self, a: Any, b: Any) -> np.ndarray:
-        return np.minimum(a, b)
-
-    def clip(self, a: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
-        return np.clip(a, lo, hi)
 
     def any(self, a: np.ndarray) -> bool:
         return bool(a.any())

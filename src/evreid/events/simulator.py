@@ -569,7 +569,8 @@ class EventSimulator:
         if self.cfg.refractory_us > 0:
             keep = self._refractory(t, pix, k, ends - counts, ends - 1, src)
             if keep is not None:
-                t, pix, p = t[keep], pix[keep], p[keep]
+                kept = xp.nonzero(keep)     # one mask scan, then three cheap gathers
+                t, pix, p = t[kept], pix[kept], p[kept]
         return t, pix, p
 
     def _crossings(self, sel: Any, d1: Any) -> tuple[Any, Any, Any, Any]:
@@ -653,7 +654,7 @@ class EventSimulator:
         if xp.all(sure):
             self.last_t[src] = t[last_idx]
             return None
-        keep = sure
+        keep = sure                            # the undecided ones are filled in below
         u = xp.nonzero(~sure)                  # undecided events, in order
         first_u = k[u] == 1
         # a run starts at an undecided event whose predecessor is kept for sure (or
@@ -671,9 +672,10 @@ class EventSimulator:
             kept = (t[ev] - anchor[rid]) >= R
             keep[ev] = kept
             anchor[rid] = xp.where(kept, t[ev], anchor[rid])
-        # last kept time per pixel: its last event, or its last run's anchor
+        # last kept time per pixel: its last event if kept, else the anchor of the run
+        # that event ends (the run's last kept time)
         self.last_t[src] = t[last_idx]
-        open_end = xp.nonzero(~sure[last_idx])
+        open_end = xp.nonzero(~keep[last_idx])
         if len(open_end):
             run_of = xp.zeros(len(t), "int64")
             run_of[u] = run
