@@ -11,7 +11,6 @@ killed run exactly.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from contextlib import nullcontext
@@ -304,7 +303,3 @@ class Trainer:
             if self.tensorboard is not None:
                 self.tensorboard.close()
         return {"final": final, "best": self.best}
-
-
-def metrics_summary(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -61,9 +61,17 @@ class NumpyOps:
     def cummax(self, a: np.ndarray) -> np.ndarray:
         return np.maximum.accumulate(a)
 
-    def argsort(self, a: np.ndarray) -> np.ndarray:
-        """Stable argsort; 16-bit keys take NumPy's O(n) radix sort."""
-        if a.size and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < 65536:
+    def argsort(self, a: np.ndarray, bound: int | None = None) -> np.ndarray:
+        """Stable argsort; 16-bit keys take NumPy's O(n) radix sort.
+
+        ``bound``: the integer keys are known to lie in [0, bound), which spares the
+        range check.
+        """
+        if bound is not None:
+            small = bound <= 65536
+        else:
+            small = a.size and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < 65536
+        if small:
             a = a.astype(np.uint16)
         return np.argsort(a, kind="stable")
 
@@ -137,7 +145,7 @@ class TorchOps:
     def cummax(self, a: Any) -> Any:
         return self.torch.cummax(a, 0).values
 
-    def argsort(self, a: Any) -> Any:
+    def argsort(self, a: Any, bound: int | None = None) -> Any:
         return self.torch.sort(a, stable=True).indices
 
     def cat(self, parts: list) -> Any:

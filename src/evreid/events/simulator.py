@@ -445,8 +445,9 @@ class EventSimulator:
             t, pix, p = parts[0]
         else:
             t, pix, p = (xp.cat([q[i] for q in parts]) for i in range(3))
-        # time order; ties keep generation order, identical in both backends
-        order = xp.argsort(t - t_a)
+        # time order; ties keep generation order, identical in both backends (all
+        # times lie in (t_a, t_b]: clipped crossings and noise alike)
+        order = xp.argsort(t - t_a, bound=t_b - t_a + 1)
         return t[order], pix[order], p[order]
 
     def _substeps(self, t_a: int, t_b: int, La: Any, Lb: Any, tau: Any,
@@ -543,16 +544,16 @@ class EventSimulator:
         src = active if isinstance(sel, slice) else sel[active]
         if len(active) == 0:
             return None
+        sgn = xp.where(on, 1.0, -1.0)
         # The reference moves by the emitted count times C (ref + n_on*C+ - n_off*C- of
         # the model, written for the one polarity that fired: the same float result).
-        step = counts_f * c
-        self.ref[src] = self.ref[src] + xp.where(on, step, -step)
+        self.ref[src] = self.ref[src] + sgn * (counts_f * c)
         counts = xp.int64(counts_f)
         # Per active pixel, in the orientation of its polarity (s = +1 ON, -1 OFF):
         # e0 = s*D0, e1 = s*D1, crossings at k*C (k = 1..n) reached at
         # t_k = t0 + (k*C - e0) / (e1 - e0) * h  =  A + k*B.
-        e1 = xp.where(on, d1_a, -d1_a)
-        e0 = xp.minimum(xp.where(on, d0_a, -d0_a), c)    # a level already passed fires at t0
+        e1 = sgn * d1_a
+        e0 = xp.minimum(sgn * d0_a, c)    # a level already passed fires at t0
         span = e1 - e0
         pos = span > 0
         h_a = h if isinstance(h, float) else h[active]
@@ -565,7 +566,7 @@ class EventSimulator:
         t = xp.rint(xp.repeat(A, counts) + xp.float64(k) * xp.repeat(B, counts))
         t = xp.clip(xp.int64(t), t_a + 1, t_b)
         pix = xp.repeat(src, counts)
-        p = xp.repeat(xp.int8(xp.where(on, 1, -1)), counts)
+        p = xp.repeat(xp.int8(sgn), counts)
         if self.cfg.refractory_us > 0:
             keep = self._refractory(t, pix, k, ends - counts, ends - 1, src)
             if keep is not None:
