@@ -65,10 +65,15 @@ class NumpyOps:
         """Stable argsort; 16-bit keys take NumPy's O(n) radix sort.
 
         ``bound``: the integer keys are known to lie in [0, bound), which spares the
-        range check.
+        range check; keys below 2**32 then take two 16-bit radix passes (low half,
+        then high half, both stable), many times faster than a comparison sort.
         """
         if bound is not None:
             small = bound <= 65536
+            if not small and bound <= 2**32:
+                order = np.argsort((a & 0xFFFF).astype(np.uint16), kind="stable")
+                high = (a >> 16).astype(np.uint16)
+                return order[np.argsort(high[order], kind="stable")]
         else:
             small = a.size and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < 65536
         if small:
