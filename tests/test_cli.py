@@ -90,3 +90,17 @@ def test_evaluate_rerank_and_errors(tmp_path, capsys):
     np.savez(tmp_path / "partial.npz", query_pids=np.arange(2))
     assert main(["evaluate", str(tmp_path / "partial.npz")]) == 2
     assert "lacks ['gallery_pids'" in capsys.readouterr().err
+
+
+def test_flags_after_positionals_and_overrides(monkeypatch):
+    """Flags may follow a positional; KEY VALUE overrides start at the first config key."""
+    from evreid.commands import reproduce
+
+    seen = {}
+    monkeypatch.setattr(reproduce, "run", lambda args: seen.update(vars(args)) or 0)
+    from evreid import cli
+
+    assert cli.main(["reproduce", "table2", "--seeds", "0,1", "--epochs", "2",
+                     "SOLVER.BASE_LR", "0.1", "SEED", "3"]) == 0
+    assert seen["table"] == "table2" and seen["seeds"] == "0,1" and seen["epochs"] == 2
+    assert seen["opts"] == ["SOLVER.BASE_LR", "0.1", "SEED", "3"]

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
 from evreid import __version__
 from evreid.errors import EvreidError
+
+CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$")
 
 # name -> (module, one-line help). Order is the order of `evreid --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,7 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # KEY VALUE overrides start at the first upper-case config key; everything
+    # before it is ordinary flags and positionals
+    split = next((i for i, token in enumerate(argv) if CONFIG_KEY.match(token)), len(argv))
+    args = parser.parse_args(argv[:split])
+    if split < len(argv):
+        if hasattr(args, "opts"):
+            args.opts = list(args.opts or []) + argv[split:]
+        else:  # this command takes no overrides: an upper-case token is just a value
+            args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -26,7 +26,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, key in SEED_FLAGS.items():
         names = [f"--{flag}"] + ([f"--{flag.replace('_', '-')}"] if "_" in flag else [])
         parser.add_argument(*names, dest=flag, default=None, help=f"sets {key}")
-    parser.add_argument("opts", nargs=argparse.REMAINDER,
+    parser.add_argument("opts", nargs="*",
                         help="KEY VALUE overrides, e.g. SOLVER.MAX_EPOCHS 20")
 
 

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="data/synthetic", help="synthetic cache folder")
     parser.add_argument("--out", default="runs/reproduce")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
+    parser.add_argument("opts", nargs="*", help="KEY VALUE overrides")
 
 
 def run(args: argparse.Namespace) -> int:
