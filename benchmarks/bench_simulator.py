@@ -1,6 +1,8 @@
 """Speed of the event simulator: frames/s and events/s.
 
-    python benchmarks/bench_simulator.py [--frames 100] [--md table.md]  (figures recorded in benchmarks/RESULTS.md)
+    python benchmarks/bench_simulator.py [--frames 100] [--md table.md]
+
+Figures are recorded in benchmarks/RESULTS.md.
 
 Parts:
 1. Synthetic video (a textured figure walking over a textured background) at
