@@ -93,14 +93,16 @@ def test_evaluate_rerank_and_errors(tmp_path, capsys):
 
 
 def test_flags_after_positionals_and_overrides(monkeypatch):
-    """Flags may follow a positional; KEY VALUE overrides start at the first config key."""
+    """Flags may come before, between or after the KEY VALUE overrides."""
     from evreid.commands import reproduce
 
     seen = {}
     monkeypatch.setattr(reproduce, "run", lambda args: seen.update(vars(args)) or 0)
     from evreid import cli
 
-    assert cli.main(["reproduce", "table2", "--seeds", "0,1", "--epochs", "2",
-                     "SOLVER.BASE_LR", "0.1", "SEED", "3"]) == 0
+    assert cli.main(["reproduce", "table2", "SOLVER.BASE_LR", "0.1", "--seeds", "0,1",
+                     "SEED", "3", "--epochs", "2"]) == 0
     assert seen["table"] == "table2" and seen["seeds"] == "0,1" and seen["epochs"] == 2
     assert seen["opts"] == ["SOLVER.BASE_LR", "0.1", "SEED", "3"]
+    # a command without overrides keeps upper-case values as values
+    assert cli.split_overrides(["datasets", "--dataset", "MARS"])[1] == []

@@ -122,11 +122,16 @@ def test_resume_without_checkpoint(tmp_path):
         Trainer(cfg, build_dataset_from_cfg(cfg), tmp_path / "run", resume=True)
 
 
-def test_flag_after_overrides_is_explained(capsys):
+def test_flags_may_follow_overrides(tmp_path, capsys):
     from evreid.cli import main
 
-    assert main(["train", "SEED", "1", "--resume"]) == 2
-    assert "option --resume comes after the KEY VALUE overrides" in capsys.readouterr().err
+    root = make_tiny_reid(tmp_path / "data").parent
+    out = tmp_path / "run"
+    opts = TINY_TRAIN_OPTS + ["DATASETS.ROOT_DIR", str(root), "SOLVER.MAX_EPOCHS", "1",
+                              "OUTPUT_DIR", str(out)]
+    assert main(["train", *opts, "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"]
+    assert main(["train", *opts, "--resume", "--no-progress"]) == 0  # nothing left to run
 
 
 def test_train_and_test_commands(tmp_path, capsys):

@@ -18,7 +18,28 @@ from collections.abc import Sequence
 from evreid import __version__
 from evreid.errors import EvreidError
 
-CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$")
+DOTTED_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(other arguments, KEY VALUE overrides): a key is an upper-case dotted name
+    (``SOLVER.BASE_LR``) or a top-level config key (``SEED``), wherever it stands,
+    so flags may come before or after the overrides."""
+    from evreid.config import get_cfg
+
+    defaults = get_cfg()
+    top_level = {k for k, v in defaults.items() if not isinstance(v, dict)}
+    rest: list[str] = []
+    overrides: list[str] = []
+    i = 0
+    while i < len(argv):
+        if DOTTED_KEY.match(argv[i]) or argv[i] in top_level:
+            overrides += argv[i:i + 2]
+            i += 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    return rest, overrides
 
 # name -> (module, one-line help). Order is the order of `evreid --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -64,15 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_allocator()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # KEY VALUE overrides start at the first upper-case config key; everything
-    # before it is ordinary flags and positionals
-    split = next((i for i, token in enumerate(argv) if CONFIG_KEY.match(token)), len(argv))
-    args = parser.parse_args(argv[:split])
-    if split < len(argv):
-        if hasattr(args, "opts"):
-            args.opts = list(args.opts or []) + argv[split:]
-        else:  # this command takes no overrides: an upper-case token is just a value
-            args = parser.parse_args(argv)
+    rest, overrides = split_overrides(argv)
+    args = parser.parse_args(rest)
+    if hasattr(args, "opts"):
+        args.opts = overrides
+    elif overrides:  # this command takes no overrides: let argparse judge the tokens
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0

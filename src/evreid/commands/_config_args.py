@@ -32,15 +32,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     from evreid.config import load_config
-    from evreid.errors import EvreidError
-
     opts = list(args.opts or [])
-    if opts and opts[0] == "--":
-        opts = opts[1:]
-    flags = [o for o in opts[0::2] if o.startswith("--")]
-    if flags:
-        raise EvreidError(f"option {flags[0]} comes after the KEY VALUE overrides; put "
-                          f"options first (evreid {args.command} {flags[0]} ... KEY VALUE)")
     for flag, key in SEED_FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
