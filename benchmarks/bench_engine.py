@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from evreid.commands.demo import demo_config
+    from evreid.config import load_preset
     from evreid.data import build_dataset
     from evreid.data.synthetic import ensure_synthetic
     from evreid.utils import tune_allocator
@@ -106,7 +106,7 @@ def main() -> None:
     report = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
               "date": time.strftime("%Y-%m-%d"), "cpu_scale": {}}
     for arch in ("sdcl", "frames_only"):
-        cfg = demo_config(["MODEL.ARCH", arch, "DATASETS.ROOT_DIR", str(root), *args.opts])
+        cfg = load_preset("demo", ["MODEL.ARCH", arch, "DATASETS.ROOT_DIR", str(root), *args.opts])
         train, trainer = time_training(cfg, dataset, args.steps)
         extract = time_extraction(cfg, trainer, dataset.query + dataset.gallery)
         report["cpu_scale"][arch] = {"train": train, "extract": extract}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evreid.commands.demo import demo_config
+from evreid.config import load_preset
 from evreid.engine.reproduce import TABLES, markdown
 from evreid.models import list_models
 
@@ -13,7 +13,7 @@ from evreid.models import list_models
 def test_rows_are_buildable_configs(name):
     for row in TABLES[name].rows:
         assert row.arch in list_models(), row
-        cfg = demo_config(["MODEL.ARCH", row.arch, *row.overrides])
+        cfg = load_preset("demo", ["MODEL.ARCH", row.arch, *row.overrides])
         assert row.arch == cfg.MODEL.ARCH
         assert row.protocol in ("clean", "blur", "occlusion", "lowlight")
 

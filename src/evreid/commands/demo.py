@@ -36,21 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
 
 
-def demo_config(opts: list[str]):
-    from importlib import resources
-
-    from evreid.config import load_config
-
-    preset = resources.files("evreid.config") / "presets" / "demo.yaml"
-    with resources.as_file(preset) as path:
-        return load_config(path, opts)
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import time
     from pathlib import Path
 
+    from evreid.config import load_preset
     from evreid.data import build_dataset
     from evreid.data.synthetic import ensure_synthetic
     from evreid.engine.evaluator import evaluate_model
@@ -78,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs is not None:
             opts += ["SOLVER.MAX_EPOCHS", str(args.epochs), "SOLVER.EVAL_PERIOD",
                      str(args.epochs)]
-        cfg = demo_config(opts)
+        cfg = load_preset("demo", opts)
         train_start = time.perf_counter()
         trainer = Trainer(cfg, build_dataset("synthetic", roots[args.train_protocol]),
                           out / arch, show_progress=not args.no_progress)

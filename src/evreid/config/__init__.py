@@ -11,7 +11,7 @@ from evreid.config.defaults import get_cfg
 from evreid.config.node import CfgNode, load_yaml_with_base
 from evreid.utils import atomic_write_text
 
-__all__ = ["CfgNode", "get_cfg", "load_config", "save_config", "config_hash",
+__all__ = ["CfgNode", "get_cfg", "load_config", "load_preset", "save_config", "config_hash",
            "load_yaml_with_base"]
 
 
@@ -23,6 +23,20 @@ def load_config(config_file: str | os.PathLike | None = None,
         cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
     return cfg
+
+
+def load_preset(name: str, opts: Iterable[str] = ()) -> CfgNode:
+    """A preset shipped inside the package (``evreid/config/presets/<name>.yaml``),
+    then ``KEY VALUE`` overrides; works from an installed wheel, no repository needed."""
+    from importlib import resources
+
+    from evreid.errors import EvreidError
+
+    preset = resources.files("evreid.config") / "presets" / f"{name}.yaml"
+    if not preset.is_file():
+        raise EvreidError(f"unknown config preset {name!r}")
+    with resources.as_file(preset) as path:
+        return load_config(path, opts)
 
 
 def save_config(cfg: CfgNode, output_dir: str | os.PathLike,

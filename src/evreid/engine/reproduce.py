@@ -83,7 +83,7 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
               preset: str = "small", dataset: str = "synthetic", root: str | None = None,
               progress: bool = False) -> dict:
     """Train and evaluate every row of a table for every seed; returns the report."""
-    from evreid.commands.demo import demo_config
+    from evreid.config import load_preset
     from evreid.data import build_dataset
     from evreid.data.synthetic import ensure_synthetic
     from evreid.engine.trainer import Trainer
@@ -102,7 +102,7 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
             else:
                 data = Path(root or "")
             run_dir = out / name / f"{row.name.replace(' / ', '_').replace(' ', '_')}_seed{seed}"
-            cfg = demo_config(["MODEL.ARCH", row.arch, "SEED", str(seed), "DATASETS.NAME",
+            cfg = load_preset("demo", ["MODEL.ARCH", row.arch, "SEED", str(seed), "DATASETS.NAME",
                                dataset, "DATASETS.ROOT_DIR", str(data), "OUTPUT_DIR",
                                str(run_dir), *row.overrides, *base_opts])
             start = time.perf_counter()
