@@ -33,24 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from evreid.errors import EvreidError
-    from evreid.metrics import compute_distance, evaluate, format_metrics, re_ranking, summary_row
-    from evreid.metrics.features import load_features
+    from evreid.metrics import evaluate, format_metrics, summary_row
+    from evreid.metrics.features import load_features, stored_distances
     from evreid.utils import atomic_write_json
 
     data = load_features(args.features)
     protocol = args.protocol or str(data.get("protocol", "standard"))
-    if "distmat" in data:
-        if args.rerank:
-            raise EvreidError(f"--rerank needs features; {args.features} holds a distmat")
-        distmat = data["distmat"]
-    else:
-        qf, gf = data["query_features"], data["gallery_features"]
-        distmat = compute_distance(qf, gf, args.distance)
-        if args.rerank:
-            distmat = re_ranking(distmat, compute_distance(qf, qf, args.distance),
-                                 compute_distance(gf, gf, args.distance),
-                                 args.k1, args.k2, args.lambda_value)
+    distmat = stored_distances(data, args.distance, args.rerank, source=args.features,
+                               k1=args.k1, k2=args.k2, lambda_value=args.lambda_value)
     result = evaluate(distmat, data["query_pids"], data["gallery_pids"], data["query_camids"],
                       data["gallery_camids"], max_rank=args.max_rank, protocol=protocol)
     report = {**summary_row(result), "num_valid_queries": result["num_valid_queries"],

@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_cmc(args: argparse.Namespace) -> int:
     from evreid.errors import EvreidError
-    from evreid.metrics import compute_distance, evaluate
-    from evreid.metrics.features import load_features
+    from evreid.metrics import evaluate
+    from evreid.metrics.features import load_features, stored_distances
     from evreid.viz.cmc import plot_cmc
 
     labels = args.labels.split(",") if args.labels else [str(p) for p in args.features]
@@ -132,10 +132,8 @@ def _run_cmc(args: argparse.Namespace) -> int:
     curves = {}
     for label, path in zip(labels, args.features, strict=True):
         data = load_features(path)
-        distmat = data["distmat"] if "distmat" in data else compute_distance(
-            data["query_features"], data["gallery_features"], args.distance)
-        result = evaluate(distmat, data["query_pids"], data["gallery_pids"],
-                          data["query_camids"], data["gallery_camids"],
+        result = evaluate(stored_distances(data, args.distance), data["query_pids"],
+                          data["gallery_pids"], data["query_camids"], data["gallery_camids"],
                           max_rank=args.max_rank,
                           protocol=str(data.get("protocol", "standard")))
         curves[label] = result["cmc"]
@@ -149,8 +147,7 @@ def _run_ranked(args: argparse.Namespace) -> int:
     from evreid.config import load_config
     from evreid.data import build_dataset_from_cfg
     from evreid.errors import EvreidError
-    from evreid.metrics import compute_distance
-    from evreid.metrics.features import load_features
+    from evreid.metrics.features import load_features, stored_distances
     from evreid.viz.ranking import ranked_list_grid
 
     run_dir = Path(args.run)
@@ -161,8 +158,7 @@ def _run_ranked(args: argparse.Namespace) -> int:
                                                       len(data["gallery_pids"])):
         raise EvreidError(f"{run_dir / 'features.npz'} does not match the dataset of "
                           f"{run_dir / 'config.yaml'} (re-run evreid test)")
-    distmat = data["distmat"] if "distmat" in data else compute_distance(
-        data["query_features"], data["gallery_features"], cfg.TEST.DISTANCE)
+    distmat = stored_distances(data, cfg.TEST.DISTANCE)
     print(ranked_list_grid(distmat, dataset.query, dataset.gallery, args.out,
                            num_queries=args.queries, topk=args.topk,
                            frames_per_tracklet=args.frames_per_tracklet))
@@ -207,7 +203,8 @@ def _run_events(args: argparse.Namespace) -> int:
     from evreid.events.frames import read_frames
     from evreid.events.io import read_events_with_meta
     from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, simulate
-    from evreid.viz.events import event_grid, save_png, tracklet_panel
+    from evreid.viz.events import event_grid, tracklet_panel
+    from evreid.viz.png import write_png
 
     if args.num_frames < 1 or args.stride < 1 or args.start < 0:
         raise EvreidError("--num-frames and --stride must be >= 1, --start >= 0")
@@ -239,7 +236,7 @@ def _run_events(args: argparse.Namespace) -> int:
         info.append({"tracklet": name, "frames": indices, "events": origin,
                      "num_events": len(ev)})
     image = event_grid(rows, scale=args.scale)
-    path = save_png(args.out, image)
+    path = write_png(args.out, image, rgb=True)
     summary = {"out": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
                "bytes": path.stat().st_size, "tracklets": info}
     if args.json:

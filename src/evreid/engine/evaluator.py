@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from evreid.data.datasets.base import VideoDataset
 from evreid.engine.data import build_test_loader
-from evreid.metrics import compute_distance, evaluate, re_ranking, summary_row
+from evreid.metrics import evaluate, query_gallery_distances, summary_row
 from evreid.metrics.features import save_features
 
 
@@ -51,10 +51,7 @@ def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: t
     g_pids = np.array([t.pid for t in dataset.gallery])
     q_cams = np.array([t.camid for t in dataset.query])
     g_cams = np.array([t.camid for t in dataset.gallery])
-    distmat = compute_distance(qf, gf, cfg.TEST.DISTANCE)
-    if cfg.TEST.RERANKING:
-        distmat = re_ranking(distmat, compute_distance(qf, qf, cfg.TEST.DISTANCE),
-                             compute_distance(gf, gf, cfg.TEST.DISTANCE))
+    distmat = query_gallery_distances(qf, gf, cfg.TEST.DISTANCE, cfg.TEST.RERANKING)
     result = evaluate(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=cfg.TEST.MAX_RANK,
                       protocol=dataset.protocol)
     if features_path is not None:

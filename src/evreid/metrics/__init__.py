@@ -11,9 +11,20 @@ from evreid.metrics.rank import PROTOCOLS, evaluate, metrics_from_match_ranks
 from evreid.metrics.rerank import re_ranking
 
 __all__ = ["DISTANCES", "PROTOCOLS", "aggregate_splits", "compute_distance", "evaluate",
-           "format_metrics", "metrics_from_match_ranks", "re_ranking", "summary_row"]
+           "format_metrics", "metrics_from_match_ranks", "query_gallery_distances",
+           "re_ranking", "summary_row"]
 
 REPORTED_RANKS = (1, 5, 10, 20)
+
+
+def query_gallery_distances(query, gallery, metric: str = "cosine", rerank: bool = False,
+                            k1: int = 20, k2: int = 6, lambda_value: float = 0.3) -> np.ndarray:
+    """[Q, G] distances between features, k-reciprocal re-ranked when asked."""
+    distmat = compute_distance(query, gallery, metric)
+    if rerank:
+        distmat = re_ranking(distmat, compute_distance(query, query, metric),
+                             compute_distance(gallery, gallery, metric), k1, k2, lambda_value)
+    return distmat
 
 
 def summary_row(result: dict) -> dict[str, float]:

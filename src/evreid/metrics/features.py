@@ -51,3 +51,17 @@ def load_features(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise EvreidError(f"features file {path} needs 'distmat' or both "
                           f"{FEATURE_KEYS}; it has {sorted(arrays)}")
     return arrays
+
+
+def stored_distances(data: dict[str, np.ndarray], metric: str = "cosine", rerank: bool = False,
+                     source: str = "features file", **rerank_options) -> np.ndarray:
+    """The file's ``distmat``, or distances computed from its features (and
+    re-ranked when asked; a stored distmat cannot be re-ranked)."""
+    from evreid.metrics import query_gallery_distances
+
+    if "distmat" in data:
+        if rerank:
+            raise EvreidError(f"--rerank needs features; {source} holds a distmat")
+        return data["distmat"]
+    return query_gallery_distances(data["query_features"], data["gallery_features"], metric,
+                                   rerank, **rerank_options)

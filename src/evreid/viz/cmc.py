@@ -8,28 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evreid.utils import atomic_open
+from evreid.viz.png import write_png
 
 # BGR, colour-blind friendly (Okabe-Ito)
 COLOURS = [(178, 114, 0), (0, 94, 213), (115, 158, 0), (167, 121, 204), (0, 159, 230),
            (233, 180, 86), (66, 228, 240), (0, 0, 0)]
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    import cv2
-
-    ok, buffer = cv2.imencode(".png", image)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buffer.tobytes()
-
-
-def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write a BGR uint8 image atomically."""
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        handle.write(encode_png(image))
-    return path
 
 
 def plot_cmc(curves: Mapping[str, Sequence[float]], path: str | os.PathLike,

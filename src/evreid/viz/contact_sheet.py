@@ -17,6 +17,7 @@ import numpy as np
 from evreid.data.datasets.base import list_images
 from evreid.data.datasets.synthetic import CARD_NAME, EVENTS_DIR, read_card
 from evreid.errors import EvreidError
+from evreid.viz.png import write_png
 
 _LABEL_H = 14
 _GAP = 2
@@ -90,10 +91,4 @@ def render_contact_sheet(root: str | Path, out_png: str | Path, num_ids: int = 6
         with atomic_open(out_png, "wb") as handle:
             image.save(handle, format="PNG", optimize=True)
         return out_png
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(sheet[..., ::-1]),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise EvreidError(f"contact sheet: PNG encoding failed for {out_png}")
-    with atomic_open(out_png, "wb") as handle:
-        handle.write(buf.tobytes())
-    return out_png
+    return write_png(out_png, sheet, rgb=True)

@@ -8,9 +8,7 @@ background should stay quiet apart from noise.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -93,19 +91,3 @@ def tracklet_panel(frames_rgb: np.ndarray, ev: Events, frame_times_us: np.ndarra
         frames.append(frames_rgb[k])
         images.append(render_event_frame(ev, start, int(frame_times_us[k]), background))
     return frames, images
-
-
-def save_png(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
-    """Write an RGB image as a maximally compressed PNG, atomically."""
-    import cv2
-
-    from evreid.utils import atomic_open
-
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise EvreidError(f"{path}: PNG encoding failed")
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buf.tobytes())
-    return path

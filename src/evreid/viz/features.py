@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from evreid.viz.cmc import write_png
+from evreid.viz.png import write_png
 
 # module name on SDCL-family models -> row label
 BRANCHES = {"frame_reduce": "frame branch", "event_head": "event branch"}

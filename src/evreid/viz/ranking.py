@@ -11,7 +11,7 @@ import numpy as np
 
 from evreid.data.clips import read_image
 from evreid.data.datasets.base import Tracklet
-from evreid.viz.cmc import write_png
+from evreid.viz.png import write_png
 
 GREEN, RED, GREY = (0, 170, 0), (0, 0, 220), (140, 140, 140)
 
