@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from evreid.data.clips import read_image
 from evreid.data.datasets.base import list_images
 from evreid.data.datasets.synthetic import CARD_NAME, EVENTS_DIR, read_card
 from evreid.errors import EvreidError
@@ -41,7 +42,7 @@ def _cells(root: Path, camera: str, person: str, frames: int, fps: float) -> lis
     events = load(event_path, len(paths), fps) if event_path.is_file() else None
     out = []
     for k in np.linspace(0, len(paths) - 1, frames).round().astype(int):
-        out.append(cv2.imread(paths[k], cv2.IMREAD_COLOR)[..., ::-1])
+        out.append(read_image(paths[k]))
         if events is not None:
             out.append(polarity_image(events.frame_events(int(k))))
     return out
