@@ -136,8 +136,8 @@ class Trainer:
         seed_everything(cfg.SEED)
         if cfg.DETERMINISTIC:
             torch.use_deterministic_algorithms(True, warn_only=True)
-        self.info = init_distributed(torch.device("cuda" if cfg.MODEL.DEVICE in ("cuda", "auto")
-                                                  and torch.cuda.is_available() else "cpu"))
+        # the device type picks the backend; the rank then picks the device index
+        self.info = init_distributed(resolve_device(cfg.MODEL.DEVICE))
         self.device = resolve_device(cfg.MODEL.DEVICE, self.info)
         self.num_classes = dataset.num_train_pids
         self.model = build_model(cfg, self.num_classes).to(self.device)
