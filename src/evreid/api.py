@@ -73,12 +73,12 @@ class Embedder:
 
     def embed_tracklets(self, tracklets: Sequence, batch_size: int = 16) -> torch.Tensor:
         """One embedding per Tracklet with the config's test clip sampler."""
-        from evreid.engine.data import build_test_loader
+        from evreid.engine.data import build_test_loader, feeds_events
         from evreid.engine.evaluator import extract_features
 
         cfg = self.cfg.clone()
         cfg.TEST.IMS_PER_BATCH = batch_size
-        loader = build_test_loader(cfg, tracklets, self.uses_events and cfg.EVENTS.ENABLED)
+        loader = build_test_loader(cfg, tracklets, feeds_events(self.model, cfg))
         return extract_features(self.model, loader, self.device, "embed", progress=False)
 
 

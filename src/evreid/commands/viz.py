@@ -170,6 +170,7 @@ def _run_features(args: argparse.Namespace) -> int:
     from evreid.data import build_dataset_from_cfg
     from evreid.data.clips import ClipDataset, EventOptions
     from evreid.data.transforms import build_transforms
+    from evreid.engine.data import feeds_events
     from evreid.errors import EvreidError
     from evreid.viz.features import activation_maps, overlay_grid
 
@@ -179,7 +180,7 @@ def _run_features(args: argparse.Namespace) -> int:
     dataset = build_dataset_from_cfg(cfg)
     if not 0 <= args.query < len(dataset.query):
         raise EvreidError(f"--query {args.query} out of range 0..{len(dataset.query) - 1}")
-    events = EventOptions.from_cfg(cfg) if getattr(model, "uses_events", False) else None
+    events = EventOptions.from_cfg(cfg) if feeds_events(model, cfg) else None
     clips = ClipDataset([dataset.query[args.query]], cfg.INPUT.SEQ_LEN, "evenly",
                         build_transforms(cfg, is_train=False), events, seed=cfg.SEED)
     item = clips[0]

@@ -27,6 +27,12 @@ def collate_clips(items: list[dict]) -> dict:
     return batch
 
 
+def feeds_events(model: torch.nn.Module, cfg) -> bool:
+    """Whether the loaders give this model event tensors: it takes them and the
+    config enables them."""
+    return bool(getattr(model, "uses_events", True)) and cfg.EVENTS.ENABLED
+
+
 def event_options(cfg, uses_events: bool) -> EventOptions | None:
     return EventOptions.from_cfg(cfg) if uses_events else None
 

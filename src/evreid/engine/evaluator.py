@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from evreid.data.datasets.base import VideoDataset
-from evreid.engine.data import build_test_loader
+from evreid.engine.data import build_test_loader, feeds_events
 from evreid.metrics import evaluate, query_gallery_distances, summary_row
 from evreid.metrics.features import save_features
 
@@ -20,11 +20,10 @@ def extract_features(model: torch.nn.Module, loader, device: torch.device,
                      progress: bool = True) -> torch.Tensor:
     """One embedding per tracklet; the clips of a tracklet (dense) are averaged."""
     model.eval()
-    uses_events = getattr(model, "uses_events", True)
     out = []
     for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
         frames = batch["frames"].to(device, non_blocking=True)
-        events = batch["events"].to(device, non_blocking=True) if uses_events else None
+        events = batch["events"].to(device, non_blocking=True) if "events" in batch else None
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             feats = model(frames, events).float().cpu()
         counts = batch["clip_counts"]
@@ -41,7 +40,7 @@ def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: t
     The MARS ``mars_official`` protocol is taken from the dataset; distance,
     re-ranking and sampler from ``TEST.*``.
     """
-    uses_events = getattr(model, "uses_events", True) and cfg.EVENTS.ENABLED
+    uses_events = feeds_events(model, cfg)
     amp = cfg.SOLVER.AMP
     qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events), device,
                           "query", amp, progress)

@@ -30,7 +30,7 @@ from evreid.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
-from evreid.engine.data import build_train_loader
+from evreid.engine.data import build_train_loader, feeds_events
 from evreid.engine.distributed import (
     SINGLE_PROCESS,
     DistInfo,
@@ -141,7 +141,7 @@ class Trainer:
         self.device = resolve_device(cfg.MODEL.DEVICE, self.info)
         self.num_classes = dataset.num_train_pids
         self.model = build_model(cfg, self.num_classes).to(self.device)
-        self.uses_events = bool(getattr(self.model, "uses_events", True)) and cfg.EVENTS.ENABLED
+        self.uses_events = feeds_events(self.model, cfg)
         cuda = self.device.type == "cuda"
         if cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
