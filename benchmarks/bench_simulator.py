@@ -6,14 +6,14 @@ Figures are recorded in benchmarks/RESULTS.md.
 
 Parts:
 1. Synthetic video (a textured figure walking over a textured background) at
-   256x128 and 128x64: NumPy and torch paths, linear interpolation (no
-   sub-steps), the low-pass filter (per-pixel sub-steps) and optical-flow
-   upsampling.
+   256x128 and 128x64: the compiled (numba) kernel, the NumPy and torch paths,
+   linear interpolation (no sub-steps), the low-pass filter (per-pixel
+   sub-steps, NumPy) and optical-flow upsampling.
 2. A reference emulator kept in this file: the textbook per-pixel Python loop
    (loop over pixels, then over each crossing), the way a simple Python DVS
    emulator is written. It runs on a subset of pixels; its pixel-updates/s are
-   scaled to whole frames. v2e's emulator is timed too when ``v2ecore`` is
-   importable (it is not a dependency).
+   scaled to whole frames. v2e itself (not a dependency) is compared on real
+   MARS crops by ``benchmarks/bench_v2e.py``.
 3. The yardstick: the whole mini_mars test set (64 tracklets, 3,853 frames of
    256x128, /work/shared/fixtures/mini_mars) with the ``realistic`` preset and
    log-linear interpolation: simulation alone on one core, and frames
@@ -92,19 +92,6 @@ def reference_loop_emulator(frames: np.ndarray, times: np.ndarray, threshold: fl
     return events
 
 
-def _v2e_time(frames: np.ndarray, times: np.ndarray) -> float | None:
-    try:
-        from v2ecore.emulator import EventEmulator  # type: ignore[import-not-found]
-    except Exception:
-        return None
-    emu = EventEmulator(pos_thres=0.2, neg_thres=0.2, sigma_thres=0.03, cutoff_hz=0,
-                        leak_rate_hz=0, shot_noise_rate_hz=0, output_folder=None)
-    start = time.perf_counter()
-    for frame, t in zip(frames, times, strict=True):
-        emu.generate_events(frame.astype(np.float64), t * 1e-6)
-    return time.perf_counter() - start
-
-
 # ---------------------------------------------------------------------------------------
 # timing helpers
 # ---------------------------------------------------------------------------------------
@@ -128,6 +115,10 @@ def reference_agrees() -> bool:
     times = frame_timestamps_us(20, 25.0)
     ref = sorted(reference_loop_emulator(frames, times))
     ev = simulate(frames, times, SimulatorConfig.preset("clean", threshold_sigma=0.0))
+    ev_numpy = simulate(frames, times, SimulatorConfig.preset("clean", threshold_sigma=0.0),
+                        device="numpy")
+    if not ev.equals(ev_numpy):
+        return False
     ours = sorted(zip(ev.t.tolist(), ev.x.tolist(), ev.y.tolist(), ev.p.tolist(), strict=True))
     return ref == ours
 
@@ -143,13 +134,15 @@ def synthetic_rows(n_frames: int) -> list[dict]:
         frames = synthetic_video(n_frames, h, w)
         times = frame_timestamps_us(n_frames, 25.0)
         cases = [
-            ("numpy clean", SimulatorConfig.preset("clean"), None),
-            ("numpy realistic", SimulatorConfig.preset("realistic"), None),
+            ("compiled clean", SimulatorConfig.preset("clean"), "numba"),
+            ("compiled realistic", SimulatorConfig.preset("realistic"), "numba"),
+            ("numpy clean", SimulatorConfig.preset("clean"), "numpy"),
+            ("numpy realistic", SimulatorConfig.preset("realistic"), "numpy"),
             ("torch-cpu clean", SimulatorConfig.preset("clean"), "cpu"),
             ("torch-cpu realistic", SimulatorConfig.preset("realistic"), "cpu"),
             ("numpy realistic + low-pass 200 Hz (sub-steps)",
              SimulatorConfig.preset("realistic", cutoff_hz=200.0), None),
-            ("numpy realistic + flow upsampling",
+            ("compiled realistic + flow upsampling",
              SimulatorConfig.preset("realistic", upsample="flow"), None),
         ]
         for name, cfg, device in cases:
@@ -166,9 +159,6 @@ def synthetic_rows(n_frames: int) -> list[dict]:
         seconds = per_pixel * h * w
         rows.append(_row(f"{h}x{w} reference per-pixel Python loop (scaled from {sub} px)",
                          n_frames, seconds, int(len(ref_events) * h * w / sub)))
-        v2e = _v2e_time(frames, times)
-        if v2e is not None:
-            rows.append(_row(f"{h}x{w} v2e EventEmulator", n_frames, v2e, 0))
     return rows
 
 
@@ -187,8 +177,10 @@ def _load_and_simulate(args: tuple) -> tuple[int, int]:
     import cv2
 
     from evreid.events.frames import read_frames
+    from evreid.utils import tune_allocator
 
     cv2.setNumThreads(1)
+    tune_allocator()
     paths, fps, seed, cfg_dict = args
     frames = read_frames(paths)
     ev = simulate(frames, frame_timestamps_us(len(frames), fps),
@@ -281,6 +273,9 @@ def main() -> int:
     parser.add_argument("--skip-mars", action="store_true", help="synthetic part only")
     parser.add_argument("--md", help="also write the markdown table here")
     args = parser.parse_args()
+    from evreid.utils import tune_allocator
+
+    tune_allocator()     # as the evreid CLI does (freed event arrays are reused)
     rows = synthetic_rows(args.frames)
     if not args.skip_mars and (MINI_MARS / "info").is_dir():
         rows += mars_rows(args.workers)

@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="0/1", metavar="i/n",
                         help="process only shard i of n (0-based; default 0/1)")
     parser.add_argument("--device", default=None,
-                        help="run the torch path on this device (cpu, cuda, auto); "
-                             "default: NumPy")
+                        help="numpy or numba to force a CPU path, or a torch device (cpu, "
+                             "cuda, auto); default: the compiled kernel when numba is "
+                             "installed, else NumPy (all give the same events)")
     parser.add_argument("--force", action="store_true", help="re-simulate fresh caches too")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 

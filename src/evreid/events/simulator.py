@@ -64,10 +64,20 @@ pass them with their own timestamps.
 
 Determinism: all random draws come from NumPy generators spawned from
 ``seed``: one stream for the threshold mismatch, one for leak rates and phase,
-one for shot noise, so turning noise on does not change the mismatch. The torch
-path (``device="cpu"|"cuda"|"auto"``) draws with the same NumPy generators and
-performs the same float64 operations, so it gives the same events as the NumPy
-path (bit-exact on CPU; the low-pass filter's ``exp`` may differ by an ulp).
+one for shot noise, so turning noise on does not change the mismatch.
+
+Event order: by time, ties by pixel (row-major), then in order of generation
+(time order) within the pixel -- the same in every path.
+
+Paths (``device``): ``None`` (default) runs a compiled kernel
+(:mod:`evreid.events._kernel`, numba: one loop over pixels and a counting sort
+by microsecond, several times faster) when numba is installed and the
+low-pass filter is off, else the vectorised NumPy path; ``"numpy"`` and
+``"numba"`` force one of the two; ``"cpu"``, ``"cuda"`` or ``"auto"`` run the
+torch path. All draw with the same NumPy generators and perform the same
+float64 operations in the same order, so they give the same events, bit for
+bit (on CUDA the low-pass filter's ``exp`` may differ by an ulp); tests hold
+them to it.
 """
 
 from __future__ import annotations
@@ -83,12 +93,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evreid.errors import EvreidError
+from evreid.events import _kernel
 from evreid.events._backend import NumpyOps, TorchOps, get_ops
 from evreid.events.types import Events
 
 #: Bumped when the algorithm changes in a way that changes output for the same
 #: config, so that caches made by an older version are detected as stale.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2
 
 _UPSAMPLE = ("linear", "flow", "none")
 #: Crossings within this fraction of a threshold count (absorbs float rounding).
@@ -316,7 +327,8 @@ class EventSimulator:
             raise EvreidError(f"seed must be >= 0, got {seed}")
         self.height, self.width = int(height), int(width)
         self.npix = P = self.height * self.width
-        self.xp: NumpyOps | TorchOps = get_ops(device)
+        self.compiled = _use_compiled(device, cfg)
+        self.xp: NumpyOps | TorchOps = get_ops(None if device in ("numpy", "numba") else device)
         xp = self.xp
         thr_ss, leak_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
         rng = np.random.default_rng(thr_ss)
@@ -345,11 +357,17 @@ class EventSimulator:
         self.L_prev: Any = None
         self._xy: tuple[np.ndarray, np.ndarray] | None = None
         self._log_table: np.ndarray | None = None
+        self._buffers = _kernel.Buffers(4 * P, P) if self.compiled else None
 
     # -- public ------------------------------------------------------------------
     def add_frame(self, frame: np.ndarray, t_us: int) -> Events:
         """Advance to a frame at ``t_us``; returns the events in (t_prev, t_us]."""
-        luma = frame_luma(frame)
+        arr = np.asarray(frame)
+        if self.compiled and arr.dtype == np.uint8 and arr.ndim == 2 \
+                and self.cfg.upsample != "flow":
+            luma = arr      # grey DN: its log comes from a table, no float luma needed
+        else:
+            luma = frame_luma(frame)
         if luma.shape != (self.height, self.width):
             raise EvreidError(f"frame of shape {luma.shape[:2]} does not match the sensor "
                               f"{self.height}x{self.width} (HxW)")
@@ -364,6 +382,8 @@ class EventSimulator:
         if self.cfg.upsample == "flow":
             samples.extend(flow_subframes(self.luma_prev, luma, self.t_prev, t_us, self.cfg))
         samples.append((t_us, luma))
+        if self.compiled:
+            return self._compiled_intervals(samples, frame, luma)
         for t_b, luma_b in samples:
             L_b = self._frame_log(frame, luma) if luma_b is luma else None
             parts.append(self._interval(t_b, luma_b, L_b))
@@ -387,12 +407,35 @@ class EventSimulator:
 
     def _start(self, luma: np.ndarray, t_us: int, L: np.ndarray) -> None:
         xp = self.xp
-        ref = L - self._phase if self._phase is not None else L
+        # a copy: the reference is updated in place and must not alias ``L_prev``
+        ref = L - self._phase if self._phase is not None else L.copy()
         self.ref = xp.float64(ref)
         self.L_prev = xp.float64(L)
         if self.cfg.cutoff_hz > 0:
             self.filt = xp.copy(self.L_prev)
         self.t_prev, self.luma_prev = t_us, luma
+
+    def _compiled_intervals(self, samples: list[tuple[int, np.ndarray]], frame: np.ndarray,
+                            luma: np.ndarray) -> Events:
+        """The sample intervals of one :meth:`add_frame` call through the compiled kernel."""
+        cfg = self.cfg
+        parts = []
+        for t_b, luma_b in samples:
+            t_a = self.t_prev
+            Lb = self._frame_log(frame, luma) if luma_b is luma else \
+                log_intensity(luma_b, cfg).ravel()
+            events, self.ref, self.last_t = _kernel.run_interval(
+                self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, self.leak_per_us,
+                self.last_t, t_a, t_b, int(cfg.refractory_us), self._shot_noise(t_a, t_b),
+                self.width, self._buffers)
+            parts.append(events)
+            self.L_prev = Lb
+            self.t_prev, self.luma_prev = t_b, luma_b
+        if len(parts) == 1:
+            t, x, y, p = parts[0]
+        else:
+            t, x, y, p = (np.concatenate([q[i] for q in parts]) for i in range(4))
+        return Events._trusted(t, x, y, p, self.width, self.height)
 
     def _to_events(self, t: Any, pix: Any, p: Any) -> Events:
         pix = self.xp.numpy(pix)
@@ -442,11 +485,16 @@ class EventSimulator:
             empty = xp.zeros(0, "int64")
             return empty, empty, xp.zeros(0, "int8")
         if len(parts) == 1:
-            t, pix, p = parts[0]
+            t, pix, p = parts[0]           # pixel-major already
         else:
             t, pix, p = (xp.cat([q[i] for q in parts]) for i in range(3))
-        # time order; ties keep generation order, identical in both backends (all
-        # times lie in (t_a, t_b]: clipped crossings and noise alike)
+            # parts are step-major: make them pixel-major (stable, so each pixel's
+            # events stay in the order they were generated, which is time order)
+            order = xp.argsort(pix, bound=self.npix)
+            t, pix, p = t[order], pix[order], p[order]
+        # time order, ties by pixel then generation order: the canonical order, the
+        # same in every backend (all times lie in (t_a, t_b]: clipped crossings and
+        # noise alike)
         order = xp.argsort(t - t_a, bound=t_b - t_a + 1)
         return t[order], pix[order], p[order]
 
@@ -684,6 +732,19 @@ class EventSimulator:
         return keep
 
 
+def _use_compiled(device: str | None, cfg: SimulatorConfig) -> bool:
+    """Whether the compiled kernel runs: CPU paths (``None``, ``"numba"``) without the
+    low-pass filter (its ``exp`` may round differently from NumPy's)."""
+    if device == "numba":
+        if not _kernel.available():
+            raise EvreidError("device 'numba' needs the numba package: pip install numba")
+        if cfg.cutoff_hz > 0:
+            raise EvreidError("device 'numba' does not run the photoreceptor low-pass "
+                              "(cutoff_hz > 0); use device=None or 'numpy'")
+        return True
+    return device is None and _kernel.available() and cfg.cutoff_hz == 0
+
+
 def _frames_iter(frames: Any) -> tuple[int, Iterator[np.ndarray]]:
     if isinstance(frames, np.ndarray):
         if frames.ndim not in (3, 4):
@@ -702,8 +763,10 @@ def simulate(frames: np.ndarray | Sequence[np.ndarray], timestamps_us: Sequence[
 
     ``timestamps_us`` (N, strictly increasing integers, microseconds) are the
     sample times; pass true high-rate sub-frames with their own timestamps.
-    ``device=None`` runs the NumPy path; ``"cpu"``, ``"cuda"`` or ``"auto"`` the
-    torch path (same events in the noise-free case). Deterministic in ``seed``.
+    ``device``: ``None`` (compiled kernel when numba is there and the low-pass
+    filter is off, else NumPy), ``"numpy"``, ``"numba"``, or a torch device
+    (``"cpu"``, ``"cuda"``, ``"auto"``); every path gives the same events.
+    Deterministic in ``seed``.
     """
     n, it = _frames_iter(frames)
     ts = np.asarray(timestamps_us)

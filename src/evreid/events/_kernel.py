@@ -1,0 +1,301 @@
+"""The simulator's inner loop compiled with numba: one sample interval, all pixels.
+
+Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
+cumsum, gathers, a radix sort); a compiled loop over pixels makes one, and
+sorts by time with a counting sort over the interval's microseconds. It is the
+same model as :class:`evreid.events.simulator.EventSimulator` performed with
+the same float64 operations in the same order (no fast-math, so no fused
+multiply-add), hence the same events, bit for bit; tests hold the two paths to
+that.
+
+Covered: thresholds with mismatch, leak, shot noise (each noise event cuts its
+pixel's segment at its instant), refractory period. Not covered (the caller
+uses the NumPy path): the photoreceptor low-pass, whose ``exp`` is not
+guaranteed to round like NumPy's.
+
+Event order, as in the NumPy path: by time, ties by pixel (row-major), then in
+order of generation within the pixel: pixels are generated in order, each in
+time order, then a stable counting sort over the interval's microseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:                      # pragma: no cover - numba is a dependency
+    numba = None
+
+#: Crossings within this fraction of a threshold count (same constant as the NumPy path).
+CROSS_TOL = 1e-9
+#: Above this many microseconds between two samples the counting sort gives way to
+#: a merge sort.
+_MAX_BUCKETS = 1 << 23
+
+
+def available() -> bool:
+    return numba is not None
+
+
+if numba is not None:
+    _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+    @_jit
+    def _generate(La, Lb, ref_in, ref_out, cp, cm, neg_cm, leak_per_us, last_in, last_out,
+                  t_a, t_b, R, noise_start, noise_t, noise_pol, width, ev_t, ev_x, ev_y,
+                  ev_pol, hist):
+        """Events of (t_a, t_b] for every pixel, pixel-major, into the buffers; the
+        state after the interval (reference levels, last kept event times) goes to
+        ``ref_out`` / ``last_out``, the inputs stay as they were (so an interval that
+        overflows the buffers can be redone). Returns the count, or -1 on overflow.
+        ``hist`` (zeros, one slot per microsecond of the interval, or empty) receives the
+        events per microsecond for the counting sort.
+
+        ``noise_start`` (P + 1 offsets) indexes each pixel's noise events in
+        ``noise_t`` / ``noise_pol`` (in time order); empty arrays mean no noise.
+
+        A pixel's interval is cut into segments at its noise events; each segment
+        mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
+        pixel. One loop body, no helper function: a call per pixel that passes arrays
+        costs reference counting, several times the work itself.
+        """
+        P = La.shape[0]
+        capacity = ev_t.shape[0]
+        n = 0
+        dt = np.float64(t_b - t_a)
+        t_a_f = np.float64(t_a)
+        noisy = noise_start.shape[0] > 0
+        leaky = leak_per_us.shape[0] > 0
+        counting = hist.shape[0] > 0
+        # Pass 1, over every pixel without branches (so it vectorises): the crossing
+        # count and end state of a pixel's single segment (t_a, t_b]. Most pixels do
+        # not fire; pass 2 visits only the ones that do and those with noise.
+        fires = np.empty(P, np.bool_)
+        for i in range(P):
+            r = ref_in[i]
+            d1 = Lb[i] - r
+            r_end = r
+            if leaky:
+                drift = leak_per_us[i] * dt
+                d1 += drift
+                r_end = r - drift
+            y_on = d1 / cp[i]
+            y_on += CROSS_TOL
+            y_off = d1 / neg_cm[i]
+            y_off += CROSS_TOL
+            on = y_on >= 1.0
+            off = y_off >= 1.0
+            c_f = np.floor(y_on) if on else np.floor(y_off)
+            step = c_f * cp[i] if on else -(c_f * cm[i])
+            ref_out[i] = r_end + step if (on or off) else r_end
+            last_out[i] = last_in[i]
+            fires[i] = on or off
+        x = -1
+        y = 0
+        for i in range(P):
+            x += 1                               # pixel i is (x, y), without a division
+            if x == width:
+                x = 0
+                y += 1
+            first_noise = noise_start[i] if noisy else 0
+            n_noise = noise_start[i + 1] - first_noise if noisy else 0
+            if n_noise == 0 and not fires[i]:
+                continue                         # pass 1 has its end state
+            t0 = t_a_f
+            u0 = La[i]
+            ref = ref_in[i]
+            last = last_in[i]
+            for s in range(n_noise + 1):
+                # segment s: up to noise event s of this pixel, or to t_b after the last
+                if s < n_noise:
+                    j = first_noise + s
+                    tn = np.float64(noise_t[j])
+                    u1 = La[i] + (Lb[i] - La[i]) * ((tn - t_a) / dt)
+                    h = tn - t0
+                else:
+                    u1 = Lb[i]
+                    h = t_b - t0 if noisy else dt
+                r = ref
+                d1 = u1 - r
+                if leaky:
+                    drift = leak_per_us[i] * h
+                    d1 += drift
+                    ref = r - drift
+                y_on = d1 / cp[i]
+                y_on += CROSS_TOL
+                y_off = d1 / neg_cm[i]
+                y_off += CROSS_TOL
+                count = 0
+                if y_on >= 1.0:
+                    count_f = np.floor(y_on)
+                    c = cp[i]
+                    sgn = 1.0
+                    count = np.int64(count_f)
+                elif y_off >= 1.0:
+                    count_f = np.floor(y_off)
+                    c = cm[i]
+                    sgn = -1.0
+                    count = np.int64(count_f)
+                if count > 0:
+                    ref = ref + sgn * (count_f * c)
+                    if n + count > capacity:
+                        return -1
+                    e1 = sgn * d1
+                    e0 = min(sgn * (u0 - r), c)      # a level already passed fires at t0
+                    span = e1 - e0
+                    inv = h / span if span > 0 else 0.0
+                    A = t0 - e0 * inv
+                    B = c * inv
+                    pol = np.int8(1) if sgn > 0 else np.int8(-1)
+                    n_start = n
+                    # branch-free: every crossing is written, a dropped one is
+                    # overwritten by the next (the count only advances when kept)
+                    for k in range(1, count + 1):
+                        t = np.int64(np.rint(A + np.float64(k) * B))
+                        t = min(max(t, t_a + 1), t_b)
+                        keep = t - last >= R
+                        last = t if keep else last
+                        ev_t[n] = t
+                        ev_x[n] = x
+                        ev_y[n] = y
+                        ev_pol[n] = pol
+                        n += keep
+                    if counting:
+                        for e in range(n_start, n):
+                            hist[ev_t[e] - t_a] += 1
+                if s < n_noise:
+                    # the noise event resets its pixel, kept or not
+                    ref = ref + (cp[i] if noise_pol[j] > 0 else -cm[i])
+                    tn_i = noise_t[j]
+                    if R == 0 or tn_i - last >= R:
+                        if R > 0:
+                            last = tn_i
+                        if n + 1 > capacity:
+                            return -1
+                        ev_t[n] = tn_i
+                        ev_x[n] = x
+                        ev_y[n] = y
+                        ev_pol[n] = noise_pol[j]
+                        if counting:
+                            hist[tn_i - t_a] += 1
+                        n += 1
+                    t0 = tn
+                    u0 = u1
+            ref_out[i] = ref
+            last_out[i] = last
+        return n
+
+    @_jit
+    def _sorted_events(n, t_a, ev_t, ev_x, ev_y, ev_pol, hist):
+        """(t, x, y, p) of the first ``n`` buffered events, stably sorted by time.
+
+        ``hist``: events per microsecond of the interval (counting sort), or empty
+        (merge sort, for very long intervals).
+        """
+        out_t = np.empty(n, np.int64)
+        out_x = np.empty(n, np.int16)
+        out_y = np.empty(n, np.int16)
+        out_p = np.empty(n, np.int8)
+        if hist.shape[0] == 0:
+            order = np.argsort(ev_t[:n], kind="mergesort")
+            for dst in range(n):
+                e = order[dst]
+                out_t[dst] = ev_t[e]
+                out_x[dst] = ev_x[e]
+                out_y[dst] = ev_y[e]
+                out_p[dst] = ev_pol[e]
+            return out_t, out_x, out_y, out_p
+        # hist[k] counts events at t_a + k (k >= 1): turn it into each slot's first index
+        total = 0
+        for k in range(hist.shape[0]):
+            count = hist[k]
+            hist[k] = total
+            total += count
+        for e in range(n):
+            key = ev_t[e] - t_a
+            dst = hist[key]
+            hist[key] = dst + 1
+            out_t[dst] = ev_t[e]
+            out_x[dst] = ev_x[e]
+            out_y[dst] = ev_y[e]
+            out_p[dst] = ev_pol[e]
+        return out_t, out_x, out_y, out_p
+
+
+    @_jit
+    def _noise_by_pixel(t, pix, pol, P):
+        """Noise events grouped by pixel (CSR offsets), each pixel's in time order, ties
+        in draw order (as the NumPy path ranks them)."""
+        n = t.shape[0]
+        start = np.zeros(P + 1, np.int64)
+        for e in range(n):
+            start[pix[e] + 1] += 1
+        for i in range(P):
+            start[i + 1] += start[i]
+        fill = start[:-1].copy()
+        out_t = np.empty(n, np.int64)
+        out_pol = np.empty(n, np.int8)
+        for e in range(n):
+            dst = fill[pix[e]]
+            fill[pix[e]] = dst + 1
+            # insertion into the pixel's run so far, stable in time
+            while dst > start[pix[e]] and out_t[dst - 1] > t[e]:
+                out_t[dst] = out_t[dst - 1]
+                out_pol[dst] = out_pol[dst - 1]
+                dst -= 1
+            out_t[dst] = t[e]
+            out_pol[dst] = pol[e]
+        return start, out_t, out_pol
+
+
+class Buffers:
+    """Scratch buffers of one simulator: events (grown when an interval overflows them)
+    and a spare copy of the per-pixel state, swapped with the live one each interval."""
+
+    def __init__(self, capacity: int, pixels: int) -> None:
+        self.allocate(capacity)
+        self.ref = np.empty(pixels, np.float64)
+        self.last_t = np.empty(pixels, np.int64)
+
+    def allocate(self, capacity: int) -> None:
+        self.t = np.empty(capacity, np.int64)
+        self.x = np.empty(capacity, np.int16)
+        self.y = np.empty(capacity, np.int16)
+        self.pol = np.empty(capacity, np.int8)
+
+
+def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
+                 cm: np.ndarray, neg_cm: np.ndarray, leak_per_us: np.ndarray | None,
+                 last_t: np.ndarray, t_a: int, t_b: int, refractory_us: int,
+                 noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None, width: int,
+                 buffers: Buffers) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    """Sorted events (t, x, y, p) of the interval (t_a, t_b], and the new ``ref`` and
+    ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
+
+    ``noise``: shot-noise events (t, pixel, polarity) in any order (at most a few per
+    pixel). The event buffers are grown (and the interval redone) when the interval
+    has more events than they hold.
+    """
+    P = La.shape[0]
+    leak = np.zeros(0) if leak_per_us is None else leak_per_us
+    if noise is None:
+        start = np.zeros(0, np.int64)
+        nt = np.zeros(0, np.int64)
+        npol = np.zeros(0, np.int8)
+    else:
+        start, nt, npol = _noise_by_pixel(*noise, P)
+    t_a, t_b, R = int(t_a), int(t_b), int(refractory_us)
+    new_ref, new_last = buffers.ref, buffers.last_t
+    span = t_b - t_a
+    while True:
+        hist = np.zeros(span + 1 if span <= _MAX_BUCKETS else 0, np.int64)
+        n = _generate(La, Lb, ref, new_ref, cp, cm, neg_cm, leak, last_t, new_last, t_a, t_b,
+                      R, start, nt, npol, int(width), buffers.t, buffers.x, buffers.y,
+                      buffers.pol, hist)
+        if n >= 0:
+            break
+        buffers.allocate(2 * len(buffers.t))
+    buffers.ref, buffers.last_t = ref, last_t
+    events = _sorted_events(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol, hist)
+    return events, new_ref, new_last

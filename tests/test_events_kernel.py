@@ -1,0 +1,147 @@
+"""The compiled simulator kernel: the same events as the NumPy path, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evreid.errors import EvreidError
+from evreid.events import EventSimulator, SimulatorConfig, _kernel, frame_timestamps_us, simulate
+
+pytestmark = pytest.mark.skipif(not _kernel.available(), reason="numba is not installed")
+
+
+def _walking_bar(n: int = 10, h: int = 24, w: int = 20, seed: int = 0) -> np.ndarray:
+    """A textured bar moving over a textured background: crossings of every size."""
+    rng = np.random.default_rng(seed)
+    background = rng.integers(20, 236, (h, w)).astype(np.float64)
+    bar = rng.integers(0, 256, (h, 4)).astype(np.float64)
+    frames = []
+    for k in range(n):
+        frame = background.copy()
+        x0 = (2 * k) % (w - 4)
+        frame[:, x0:x0 + 4] = bar
+        frames.append(np.clip(frame * (0.6 + 0.08 * k), 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def _both(frames, times, cfg, seed=3):
+    numpy_path = simulate(frames, times, cfg, seed=seed, device="numpy")
+    compiled = simulate(frames, times, cfg, seed=seed, device="numba")
+    return numpy_path, compiled
+
+
+CASES = {
+    "clean": SimulatorConfig.preset("clean"),
+    "default": SimulatorConfig.preset("default"),
+    "realistic": SimulatorConfig.preset("realistic"),
+    # several noise events per pixel and interval: segments cut at each of them
+    "dense noise": SimulatorConfig.preset("realistic", shot_noise_rate_hz=80.0),
+    "long refractory + leak": SimulatorConfig.preset("default", refractory_us=4000,
+                                                      leak_rate_hz=8.0,
+                                                      shot_noise_rate_hz=20.0),
+    "flow upsampling": SimulatorConfig.preset("realistic", upsample="flow"),
+    "no lin-log": SimulatorConfig.preset("clean", lin_log_threshold=0.0),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_equals_numpy_path(name):
+    frames = _walking_bar()
+    times = frame_timestamps_us(len(frames), 25.0)
+    a, b = _both(frames, times, CASES[name])
+    assert len(a) > 200
+    assert a.equals(b)
+
+
+def test_compiled_is_the_default_cpu_path_and_matches_torch():
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=40.0)
+    assert EventSimulator(4, 4, cfg).compiled
+    assert not EventSimulator(4, 4, cfg, device="numpy").compiled
+    frames = _walking_bar(6, 12, 10)
+    times = frame_timestamps_us(6, 30.0)
+    assert simulate(frames, times, cfg, seed=1).equals(
+        simulate(frames, times, cfg, seed=1, device="cpu"))
+
+
+def test_rgb_and_float_frames():
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (5, 9, 7, 3), dtype=np.uint8)
+    times = np.cumsum(rng.integers(500, 30_000, 5))
+    cfg = SimulatorConfig.preset("realistic")
+    a, b = _both(rgb, times, cfg)
+    assert len(a) and a.equals(b)
+    a, b = _both(rgb / 255.0, times, cfg)
+    assert len(a) and a.equals(b)
+
+
+def test_event_order_is_time_then_pixel_then_generation():
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=200.0)
+    frames = _walking_bar(8, 16, 12)
+    # coarse timestamps make ties common
+    times = np.arange(8) * 40
+    ev = simulate(frames, times, cfg, seed=2)
+    pix = ev.y.astype(np.int64) * 12 + ev.x
+    order = np.lexsort((pix, ev.t))
+    assert np.array_equal(order, np.arange(len(ev)))     # already (t, pixel) sorted
+    assert np.any(np.diff(ev.t) == 0)                     # and ties did occur
+    assert ev.equals(simulate(frames, times, cfg, seed=2, device="numpy"))
+
+
+def test_buffers_grow_and_the_interval_is_redone():
+    frames = _walking_bar(5)
+    times = frame_timestamps_us(5, 25.0)
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=50.0)
+    sim = EventSimulator(24, 20, cfg, seed=3)
+    sim._buffers = _kernel.Buffers(8, 24 * 20)       # far too small: grows several times
+    parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
+    assert len(sim._buffers.t) > 8
+    t = np.concatenate([e.t for e in parts])
+    x = np.concatenate([e.x for e in parts])
+    expected = simulate(frames, times, cfg, seed=3, device="numpy")
+    assert np.array_equal(t, expected.t) and np.array_equal(x, expected.x)
+
+
+def test_very_long_interval_takes_the_merge_sort():
+    frames = _walking_bar(3)
+    times = np.array([0, 20_000_000, 20_000_500])     # 20 s: beyond the counting sort
+    assert times[1] - times[0] > _kernel._MAX_BUCKETS
+    a, b = _both(frames, times, SimulatorConfig.preset("realistic", leak_rate_hz=1.0))
+    assert len(a) > 100 and a.equals(b)
+
+
+def test_streaming_equals_whole_video():
+    frames = _walking_bar(7)
+    times = frame_timestamps_us(7, 25.0)
+    cfg = SimulatorConfig.preset("realistic")
+    sim = EventSimulator(24, 20, cfg, seed=5)
+    parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
+    whole = simulate(frames, times, cfg, seed=5)
+    assert np.array_equal(np.concatenate([e.t for e in parts]), whole.t)
+    assert np.array_equal(np.concatenate([e.p for e in parts]), whole.p)
+
+
+def test_low_pass_is_left_to_numpy():
+    cfg = SimulatorConfig.preset("realistic", cutoff_hz=200.0)
+    assert not EventSimulator(4, 4, cfg).compiled
+    with pytest.raises(EvreidError, match="cutoff_hz"):
+        EventSimulator(4, 4, cfg, device="numba")
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(2, 5), h=st.integers(1, 5), w=st.integers(1, 5),
+       sigma=st.sampled_from([0.0, 0.03]), refractory=st.sampled_from([0, 300, 5000]),
+       leak=st.sampled_from([0.0, 3.0]), noise=st.sampled_from([0.0, 30.0, 300.0]),
+       seed=st.integers(0, 2**32))
+def test_compiled_matches_numpy_on_random_videos(data, n, h, w, sigma, refractory, leak, noise,
+                                                 seed):
+    frames = np.array(data.draw(st.lists(st.integers(0, 255), min_size=n * h * w,
+                                         max_size=n * h * w)), np.uint8).reshape(n, h, w)
+    gaps = data.draw(st.lists(st.integers(1, 60_000), min_size=n - 1, max_size=n - 1))
+    times = np.concatenate([[data.draw(st.integers(0, 10**9))], gaps]).cumsum()
+    cfg = SimulatorConfig.preset("default", threshold_sigma=sigma, refractory_us=refractory,
+                                 leak_rate_hz=leak, shot_noise_rate_hz=noise)
+    a, b = _both(frames, times, cfg, seed=seed)
+    assert a.equals(b)
