@@ -44,13 +44,14 @@ if numba is not None:
     @_jit
     def _generate(La, Lb, ref_in, ref_out, cp, cm, neg_cm, leak_per_us, last_in, last_out,
                   t_a, t_b, R, noise_start, noise_t, noise_pol, width, ev_t, ev_x, ev_y,
-                  ev_pol, hist):
+                  ev_pol, hist, scratch_count, scratch_a, scratch_b, scratch_pol):
         """Events of (t_a, t_b] for every pixel, pixel-major, into the buffers; the
         state after the interval (reference levels, last kept event times) goes to
         ``ref_out`` / ``last_out``, the inputs stay as they were (so an interval that
         overflows the buffers can be redone). Returns the count, or -1 on overflow.
         ``hist`` (zeros, one slot per microsecond of the interval, or empty) receives the
-        events per microsecond for the counting sort.
+        events per microsecond for the counting sort. ``scratch_*``: per-pixel work
+        arrays.
 
         ``noise_start`` (P + 1 offsets) indexes each pixel's noise events in
         ``noise_t`` / ``noise_pol`` (in time order); empty arrays mean no noise.
@@ -68,10 +69,10 @@ if numba is not None:
         noisy = noise_start.shape[0] > 0
         leaky = leak_per_us.shape[0] > 0
         counting = hist.shape[0] > 0
-        # Pass 1, over every pixel without branches (so it vectorises): the crossing
-        # count and end state of a pixel's single segment (t_a, t_b]. Most pixels do
-        # not fire; pass 2 visits only the ones that do and those with noise.
-        fires = np.empty(P, np.bool_)
+        # Pass 1, over every pixel without branches (so it vectorises): a pixel's single
+        # segment (t_a, t_b] -- its crossing count, end state and the line A + k*B its
+        # event times lie on. Pass 2 emits the events, and redoes pixels with noise.
+        crossings, line_a, line_b, polarity = scratch_count, scratch_a, scratch_b, scratch_pol
         for i in range(P):
             r = ref_in[i]
             d1 = Lb[i] - r
@@ -85,12 +86,20 @@ if numba is not None:
             y_off = d1 / neg_cm[i]
             y_off += CROSS_TOL
             on = y_on >= 1.0
-            off = y_off >= 1.0
+            fires = on or y_off >= 1.0
             c_f = np.floor(y_on) if on else np.floor(y_off)
-            step = c_f * cp[i] if on else -(c_f * cm[i])
-            ref_out[i] = r_end + step if (on or off) else r_end
+            c = cp[i] if on else cm[i]
+            sgn = 1.0 if on else -1.0
+            ref_out[i] = r_end + sgn * (c_f * c) if fires else r_end
             last_out[i] = last_in[i]
-            fires[i] = on or off
+            e1 = sgn * d1
+            e0 = min(sgn * (La[i] - r), c)        # a level already passed fires at t_a
+            span = e1 - e0
+            inv = dt / span if span > 0 else 0.0
+            line_a[i] = t_a_f - e0 * inv
+            line_b[i] = c * inv
+            polarity[i] = 1 if on else -1
+            crossings[i] = np.int64(c_f) if fires else 0
         x = -1
         y = 0
         for i in range(P):
@@ -100,8 +109,35 @@ if numba is not None:
                 y += 1
             first_noise = noise_start[i] if noisy else 0
             n_noise = noise_start[i + 1] - first_noise if noisy else 0
-            if n_noise == 0 and not fires[i]:
-                continue                         # pass 1 has its end state
+            if n_noise == 0:
+                m = crossings[i]
+                if m == 0:
+                    continue                     # pass 1 has its end state
+                if n + m > capacity:
+                    return -1
+                A = line_a[i]
+                B = line_b[i]
+                pol = polarity[i]
+                last = last_in[i]
+                n_start = n
+                # branch-free: every crossing is written, a dropped one is
+                # overwritten by the next (the count only advances when kept)
+                for k in range(1, m + 1):
+                    t = np.int64(np.rint(A + np.float64(k) * B))
+                    t = min(max(t, t_a + 1), t_b)
+                    keep = R == 0 or t - last >= R
+                    last = t if keep else last
+                    ev_t[n] = t
+                    ev_x[n] = x
+                    ev_y[n] = y
+                    ev_pol[n] = pol
+                    n += keep
+                if counting:
+                    for e in range(n_start, n):
+                        hist[ev_t[e] - t_a] += 1
+                last_out[i] = last
+                continue
+            # a pixel with noise: its segments one by one (as ``_split_at_noise``)
             t0 = t_a_f
             u0 = La[i]
             ref = ref_in[i]
@@ -154,7 +190,7 @@ if numba is not None:
                     for k in range(1, count + 1):
                         t = np.int64(np.rint(A + np.float64(k) * B))
                         t = min(max(t, t_a + 1), t_b)
-                        keep = t - last >= R
+                        keep = R == 0 or t - last >= R
                         last = t if keep else last
                         ev_t[n] = t
                         ev_x[n] = x
@@ -257,6 +293,10 @@ class Buffers:
         self.allocate(capacity)
         self.ref = np.empty(pixels, np.float64)
         self.last_t = np.empty(pixels, np.int64)
+        self.count = np.empty(pixels, np.int64)
+        self.line_a = np.empty(pixels, np.float64)
+        self.line_b = np.empty(pixels, np.float64)
+        self.polarity = np.empty(pixels, np.int8)
 
     def allocate(self, capacity: int) -> None:
         self.t = np.empty(capacity, np.int64)
@@ -292,7 +332,8 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
         hist = np.zeros(span + 1 if span <= _MAX_BUCKETS else 0, np.int64)
         n = _generate(La, Lb, ref, new_ref, cp, cm, neg_cm, leak, last_t, new_last, t_a, t_b,
                       R, start, nt, npol, int(width), buffers.t, buffers.x, buffers.y,
-                      buffers.pol, hist)
+                      buffers.pol, hist, buffers.count, buffers.line_a, buffers.line_b,
+                      buffers.polarity)
         if n >= 0:
             break
         buffers.allocate(2 * len(buffers.t))
