@@ -32,3 +32,26 @@ def test_markdown_mean_and_std():
                        {"row": "a", "rank1": 70.0, "mAP": 60.0, "mINP": 30.0}]}
     text = markdown(report)
     assert "| a | 60.0 ± 10.0 | 50.0 ± 10.0 | 20.0 ± 10.0 | 2 | 1 / 2 |" in text
+
+
+def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thread):
+    from evreid.engine import reproduce, trainer
+    from evreid.engine.reproduce import Row, Table, run_table
+
+    monkeypatch.setitem(TABLES, "tiny", Table("tiny", (Row("frames only", "frames_only"),)))
+    opts = ["SOLVER.MAX_EPOCHS", "1", "SOLVER.EVAL_PERIOD", "1", "SOLVER.WARMUP_EPOCHS", "0",
+            "INPUT.SIZE_TRAIN", "[32, 16]", "INPUT.SIZE_TEST", "[32, 16]", "INPUT.SEQ_LEN", "2",
+            "DATALOADER.NUM_WORKERS", "0"]
+    first = run_table("tiny", [0], tmp_path / "out", tmp_path / "data", opts, preset="tiny")
+    (run,) = first["runs"]
+    assert run["seed"] == 0 and 0 <= run["mAP"] <= 100
+    assert (tmp_path / "out" / "tiny" / "frames_only_seed0" / reproduce.RUN_RECORD).is_file()
+
+    # a second call reuses the finished run instead of training again...
+    monkeypatch.setattr(trainer.Trainer, "train", lambda self: pytest.fail("retrained"))
+    again = run_table("tiny", [0], tmp_path / "out", tmp_path / "data", opts, preset="tiny")
+    assert again["runs"] == first["runs"]
+    # ...but not one made with another config
+    with pytest.raises(pytest.fail.Exception, match="retrained"):
+        run_table("tiny", [0], tmp_path / "out", tmp_path / "data",
+                  [*opts, "SOLVER.BASE_LR", "0.002"], preset="tiny")

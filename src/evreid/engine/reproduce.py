@@ -1,7 +1,9 @@
 """The paper's tables as runs: each table is a list of rows, each row a model
 (MODEL.ARCH plus overrides) trained and evaluated the same way, over several
 seeds. Results: a markdown table (mean +- std) and a JSON file with every run's
-config hash, seed and metrics.
+config hash, seed and metrics. Finished runs are kept (``reproduce_run.json`` in
+each run's folder) and reused by a later call with the same config, so a long
+table resumes where it was interrupted.
 
 On the synthetic benchmark the protocol of a row (clean / blur / occlusion /
 lowlight) picks the generated variant to train and test on; the identities are
@@ -10,6 +12,7 @@ the same in every variant.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ import numpy as np
 
 from evreid.config import config_hash
 from evreid.errors import EvreidError
+from evreid.utils import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,23 @@ TABLES: dict[str, Table] = {
 }
 
 
+#: Written into a run's folder when it finishes; a later call with the same config
+#: reuses it, so an interrupted table resumes where it stopped.
+RUN_RECORD = "reproduce_run.json"
+
+
+def _finished_run(run_dir: Path, cfg_hash: str) -> dict | None:
+    """The record of a finished run with this config, or None (absent, other config)."""
+    path = run_dir / RUN_RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("config_hash") == cfg_hash else None
+
+
 def table_names() -> list[str]:
     return list(TABLES)
 
@@ -105,12 +126,17 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
             cfg = load_preset("demo", ["MODEL.ARCH", row.arch, "SEED", str(seed), "DATASETS.NAME",
                                dataset, "DATASETS.ROOT_DIR", str(data), "OUTPUT_DIR",
                                str(run_dir), *row.overrides, *base_opts])
-            start = time.perf_counter()
-            trainer = Trainer(cfg, build_dataset(dataset, data), run_dir, show_progress=progress)
-            result = trainer.train()
-            runs.append({"row": row.name, "arch": row.arch, "protocol": row.protocol,
-                         "seed": seed, "config_hash": config_hash(cfg),
-                         "seconds": round(time.perf_counter() - start, 1), **result["final"]})
+            record = _finished_run(run_dir, config_hash(cfg))
+            if record is None:
+                start = time.perf_counter()
+                trainer = Trainer(cfg, build_dataset(dataset, data), run_dir,
+                                  show_progress=progress)
+                result = trainer.train()
+                record = {"row": row.name, "arch": row.arch, "protocol": row.protocol,
+                          "seed": seed, "config_hash": config_hash(cfg),
+                          "seconds": round(time.perf_counter() - start, 1), **result["final"]}
+                atomic_write_json(run_dir / RUN_RECORD, record)
+            runs.append(record)
     return {"table": name, "title": table.title, "seeds": seeds, "dataset": dataset,
             "preset": preset, "runs": runs, "paper": table.paper}
 
