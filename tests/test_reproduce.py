@@ -35,7 +35,7 @@ def test_markdown_mean_and_std():
 
 
 def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thread):
-    from evreid.engine import reproduce, trainer
+    from evreid.engine import trainer
     from evreid.engine.reproduce import Row, Table, run_table
 
     monkeypatch.setitem(TABLES, "tiny", Table("tiny", (Row("frames only", "frames_only"),)))
@@ -45,7 +45,7 @@ def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thr
     first = run_table("tiny", [0], tmp_path / "out", tmp_path / "data", opts, preset="tiny")
     (run,) = first["runs"]
     assert run["seed"] == 0 and 0 <= run["mAP"] <= 100
-    assert (tmp_path / "out" / "tiny" / "frames_only_seed0" / reproduce.RUN_RECORD).is_file()
+    assert (tmp_path / "out" / "tiny" / "frames_only_seed0" / "metrics.json").is_file()
 
     # a second call reuses the finished run instead of training again...
     monkeypatch.setattr(trainer.Trainer, "train", lambda self: pytest.fail("retrained"))

@@ -1,9 +1,9 @@
 """The paper's tables as runs: each table is a list of rows, each row a model
 (MODEL.ARCH plus overrides) trained and evaluated the same way, over several
 seeds. Results: a markdown table (mean +- std) and a JSON file with every run's
-config hash, seed and metrics. Finished runs are kept (``reproduce_run.json`` in
-each run's folder) and reused by a later call with the same config, so a long
-table resumes where it was interrupted.
+config hash, seed and metrics. A run whose folder holds the trainer's final
+``metrics.json`` for the same config is reused, so a long table resumes where
+it was interrupted.
 
 On the synthetic benchmark the protocol of a row (clean / blur / occlusion /
 lowlight) picks the generated variant to train and test on; the identities are
@@ -13,7 +13,6 @@ the same in every variant.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np
 
 from evreid.config import config_hash
 from evreid.errors import EvreidError
-from evreid.utils import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -79,21 +77,19 @@ TABLES: dict[str, Table] = {
 }
 
 
-#: Written into a run's folder when it finishes; a later call with the same config
-#: reuses it, so an interrupted table resumes where it stopped.
-RUN_RECORD = "reproduce_run.json"
-
-
 def _finished_run(run_dir: Path, cfg_hash: str) -> dict | None:
-    """The record of a finished run with this config, or None (absent, other config)."""
-    path = run_dir / RUN_RECORD
+    """What a finished run with this config left (the trainer's ``metrics.json``),
+    or None: no run there, an unfinished one, or one made with another config."""
+    path = run_dir / "metrics.json"
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return record if record.get("config_hash") == cfg_hash else None
+    if metrics.get("config_hash") != cfg_hash or not isinstance(metrics.get("final"), dict):
+        return None
+    return metrics
 
 
 def table_names() -> list[str]:
@@ -126,17 +122,17 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
             cfg = load_preset("demo", ["MODEL.ARCH", row.arch, "SEED", str(seed), "DATASETS.NAME",
                                dataset, "DATASETS.ROOT_DIR", str(data), "OUTPUT_DIR",
                                str(run_dir), *row.overrides, *base_opts])
-            record = _finished_run(run_dir, config_hash(cfg))
-            if record is None:
-                start = time.perf_counter()
+            finished = _finished_run(run_dir, config_hash(cfg))
+            if finished is not None:       # resume: a run that ended before is reused
+                final, seconds = finished["final"], finished.get("seconds")
+            else:
                 trainer = Trainer(cfg, build_dataset(dataset, data), run_dir,
                                   show_progress=progress)
                 result = trainer.train()
-                record = {"row": row.name, "arch": row.arch, "protocol": row.protocol,
-                          "seed": seed, "config_hash": config_hash(cfg),
-                          "seconds": round(time.perf_counter() - start, 1), **result["final"]}
-                atomic_write_json(run_dir / RUN_RECORD, record)
-            runs.append(record)
+                final, seconds = result["final"], result["seconds"]
+            runs.append({"row": row.name, "arch": row.arch, "protocol": row.protocol,
+                         "seed": seed, "config_hash": config_hash(cfg), "seconds": seconds,
+                         **final})
     return {"table": name, "title": table.title, "seeds": seeds, "dataset": dataset,
             "preset": preset, "runs": runs, "paper": table.paper}
 

@@ -241,10 +241,12 @@ class Trainer:
         return result
 
     def train(self) -> dict:
-        """Run the remaining epochs; returns the final summary (percent figures)."""
+        """Run the remaining epochs; returns the final summary (percent figures), the best
+        evaluation and the wall seconds of this call."""
         cfg = self.cfg
         max_epochs = cfg.SOLVER.MAX_EPOCHS
         final = None
+        start = time.perf_counter()
         for epoch in range(self.start_epoch, max_epochs):
             self.epoch = epoch
             self.net.train()
@@ -293,13 +295,14 @@ class Trainer:
                 if self.show_progress:
                     tqdm.write(line)
             barrier(self.info)
+        if self.info.is_main and final is None:
+            final = self.evaluate(max_epochs - 1)["summary"]   # resumed after the last epoch
+        seconds = round(time.perf_counter() - start, 1)
         if self.info.is_main:
-            if final is None:  # resumed after the last epoch: evaluate what we have
-                final = self.evaluate(max_epochs - 1)["summary"]
             atomic_write_json(self.output_dir / "metrics.json",
                               {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
                                "config_hash": config_hash(cfg), "epochs": max_epochs,
-                               "dataset": self.dataset.name})
+                               "dataset": self.dataset.name, "seconds": seconds})
             if self.tensorboard is not None:
                 self.tensorboard.close()
-        return {"final": final, "best": self.best}
+        return {"final": final, "best": self.best, "seconds": seconds}
