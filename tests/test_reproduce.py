@@ -44,6 +44,7 @@ def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thr
             "DATALOADER.NUM_WORKERS", "0"]
     first = run_table("tiny", [0], tmp_path / "out", tmp_path / "data", opts, preset="tiny")
     (run,) = first["runs"]
+    assert run["protocol"] == "clean" and first["protocol"] == "per row"
     assert run["seed"] == 0 and 0 <= run["mAP"] <= 100
     assert (tmp_path / "out" / "tiny" / "frames_only_seed0" / "metrics.json").is_file()
 
@@ -55,3 +56,20 @@ def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thr
     with pytest.raises(pytest.fail.Exception, match="retrained"):
         run_table("tiny", [0], tmp_path / "out", tmp_path / "data",
                   [*opts, "SOLVER.BASE_LR", "0.002"], preset="tiny")
+    monkeypatch.undo()
+    monkeypatch.setitem(TABLES, "tiny", Table("tiny", (Row("frames only", "frames_only"),)))
+    blur = run_table("tiny", [0], tmp_path / "out", tmp_path / "data", opts, preset="tiny",
+                     protocol="blur")
+    assert blur["runs"][0]["protocol"] == "blur" and blur["protocol"] == "blur"
+    assert (tmp_path / "data" / "synthetic_tiny_blur_seed0").is_dir()
+    assert (tmp_path / "out" / "tiny" / "frames_only_blur_seed0" / "metrics.json").is_file()
+
+
+def test_protocol_option_applies_to_tables_without_their_own(tmp_path):
+    from evreid.engine.reproduce import run_table
+    from evreid.errors import EvreidError
+
+    with pytest.raises(EvreidError, match="sets a protocol per row"):
+        run_table("table3", [0], tmp_path, tmp_path, [], protocol="blur")
+    with pytest.raises(EvreidError, match="needs the synthetic benchmark"):
+        run_table("table2", [0], tmp_path, tmp_path, [], dataset="mars", protocol="blur")

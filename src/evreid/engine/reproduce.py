@@ -12,6 +12,7 @@ the same in every variant.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,8 +99,13 @@ def table_names() -> list[str]:
 
 def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts: list[str],
               preset: str = "small", dataset: str = "synthetic", root: str | None = None,
-              progress: bool = False) -> dict:
-    """Train and evaluate every row of a table for every seed; returns the report."""
+              progress: bool = False, protocol: str | None = None) -> dict:
+    """Train and evaluate every row of a table for every seed; returns the report.
+
+    ``protocol`` (synthetic only) runs every row on that protocol instead of clean,
+    e.g. the fusion ablation under blur; tables whose rows set their own protocols
+    (table3) refuse it.
+    """
     from evreid.config import load_preset
     from evreid.data import build_dataset
     from evreid.data.synthetic import ensure_synthetic
@@ -108,8 +114,16 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
     if name not in TABLES:
         raise EvreidError(f"unknown table {name!r}; choose one of {table_names()}")
     table = TABLES[name]
+    rows = table.rows
+    if protocol is not None:
+        if dataset != "synthetic":
+            raise EvreidError(f"--protocol {protocol} needs the synthetic benchmark, not "
+                              f"{dataset}")
+        if any(row.protocol != "clean" for row in rows):
+            raise EvreidError(f"{name} sets a protocol per row; --protocol does not apply")
+        rows = tuple(dataclasses.replace(row, protocol=protocol) for row in rows)
     runs = []
-    for row in table.rows:
+    for row in rows:
         if dataset != "synthetic" and row.protocol != "clean":
             raise EvreidError(f"{name} row {row.name!r} needs the synthetic {row.protocol} "
                               f"protocol; it cannot run on {dataset}")
@@ -118,7 +132,10 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
                 data = ensure_synthetic(data_root, preset, row.protocol, 0)
             else:
                 data = Path(root or "")
-            run_dir = out / name / f"{row.name.replace(' / ', '_').replace(' ', '_')}_seed{seed}"
+            folder = row.name.replace(" / ", "_").replace(" ", "_")
+            if protocol is not None:
+                folder += f"_{protocol}"
+            run_dir = out / name / f"{folder}_seed{seed}"
             cfg = load_preset("demo", ["MODEL.ARCH", row.arch, "SEED", str(seed), "DATASETS.NAME",
                                dataset, "DATASETS.ROOT_DIR", str(data), "OUTPUT_DIR",
                                str(run_dir), *row.overrides, *base_opts])
@@ -134,7 +151,8 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
                          "seed": seed, "config_hash": config_hash(cfg), "seconds": seconds,
                          **final})
     return {"table": name, "title": table.title, "seeds": seeds, "dataset": dataset,
-            "preset": preset, "runs": runs, "paper": table.paper}
+            "preset": preset, "protocol": protocol or "per row", "runs": runs,
+            "paper": table.paper}
 
 
 def markdown(report: dict) -> str:
@@ -145,7 +163,8 @@ def markdown(report: dict) -> str:
     paper = report.get("paper") or {}
     header = "| row | rank-1 | mAP | mINP | seeds |" + (" paper (mAP / R1) |" if paper else "")
     lines = [f"### {report['title']}", "",
-             f"dataset {report['dataset']} ({report['preset']}), seeds {report['seeds']}", "",
+             f"dataset {report['dataset']} ({report['preset']}), protocol "
+             f"{report.get('protocol', 'per row')}, seeds {report['seeds']}", "",
              header, "|" + " --- |" * (header.count("|") - 1)]
     for row, runs in rows.items():
         def fmt(key: str, runs=runs) -> str:
