@@ -41,6 +41,31 @@ def available() -> bool:
 if numba is not None:
     _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y, ev_pol, hist):
+        """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
+        the refractory filter into the buffers; returns (count, last kept time).
+
+        Branch-free: every crossing is written and a dropped one is overwritten by the
+        next (the count only advances when kept). Inlined where it is called: a real
+        call per pixel would cost reference counting on the arrays.
+        """
+        n_start = n
+        for k in range(1, m + 1):
+            t = np.int64(np.rint(A + np.float64(k) * B))
+            t = min(max(t, t_a + 1), t_b)
+            keep = R == 0 or t - last >= R
+            last = t if keep else last
+            ev_t[n] = t
+            ev_x[n] = x
+            ev_y[n] = y
+            ev_pol[n] = pol
+            n += keep
+        if hist.shape[0] > 0:
+            for e in range(n_start, n):
+                hist[ev_t[e] - t_a] += 1
+        return n, last
+
     @_jit
     def _generate(La, Lb, ref_in, ref_out, cp, cm, neg_cm, leak_per_us, last_in, last_out,
                   t_a, t_b, R, noise_start, noise_t, noise_pol, width, ev_t, ev_x, ev_y,
@@ -58,8 +83,8 @@ if numba is not None:
 
         A pixel's interval is cut into segments at its noise events; each segment
         mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
-        pixel. One loop body, no helper function: a call per pixel that passes arrays
-        costs reference counting, several times the work itself.
+        pixel. Helpers are inlined: a real call per pixel that passes arrays costs
+        reference counting, several times the work itself.
         """
         P = La.shape[0]
         capacity = ev_t.shape[0]
@@ -68,7 +93,6 @@ if numba is not None:
         t_a_f = np.float64(t_a)
         noisy = noise_start.shape[0] > 0
         leaky = leak_per_us.shape[0] > 0
-        counting = hist.shape[0] > 0
         # Pass 1, over every pixel without branches (so it vectorises): a pixel's single
         # segment (t_a, t_b] -- its crossing count, end state and the line A + k*B its
         # event times lie on. Pass 2 emits the events, and redoes pixels with noise.
@@ -119,22 +143,8 @@ if numba is not None:
                 B = line_b[i]
                 pol = polarity[i]
                 last = last_in[i]
-                n_start = n
-                # branch-free: every crossing is written, a dropped one is
-                # overwritten by the next (the count only advances when kept)
-                for k in range(1, m + 1):
-                    t = np.int64(np.rint(A + np.float64(k) * B))
-                    t = min(max(t, t_a + 1), t_b)
-                    keep = R == 0 or t - last >= R
-                    last = t if keep else last
-                    ev_t[n] = t
-                    ev_x[n] = x
-                    ev_y[n] = y
-                    ev_pol[n] = pol
-                    n += keep
-                if counting:
-                    for e in range(n_start, n):
-                        hist[ev_t[e] - t_a] += 1
+                n, last = _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y,
+                                ev_pol, hist)
                 last_out[i] = last
                 continue
             # a pixel with noise: its segments one by one (as ``_split_at_noise``)
@@ -184,22 +194,8 @@ if numba is not None:
                     A = t0 - e0 * inv
                     B = c * inv
                     pol = np.int8(1) if sgn > 0 else np.int8(-1)
-                    n_start = n
-                    # branch-free: every crossing is written, a dropped one is
-                    # overwritten by the next (the count only advances when kept)
-                    for k in range(1, count + 1):
-                        t = np.int64(np.rint(A + np.float64(k) * B))
-                        t = min(max(t, t_a + 1), t_b)
-                        keep = R == 0 or t - last >= R
-                        last = t if keep else last
-                        ev_t[n] = t
-                        ev_x[n] = x
-                        ev_y[n] = y
-                        ev_pol[n] = pol
-                        n += keep
-                    if counting:
-                        for e in range(n_start, n):
-                            hist[ev_t[e] - t_a] += 1
+                    n, last = _emit(A, B, count, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x,
+                                    ev_y, ev_pol, hist)
                 if s < n_noise:
                     # the noise event resets its pixel, kept or not
                     ref = ref + (cp[i] if noise_pol[j] > 0 else -cm[i])
@@ -213,7 +209,7 @@ if numba is not None:
                         ev_x[n] = x
                         ev_y[n] = y
                         ev_pol[n] = noise_pol[j]
-                        if counting:
+                        if hist.shape[0] > 0:
                             hist[tn_i - t_a] += 1
                         n += 1
                     t0 = tn
