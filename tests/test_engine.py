@@ -201,3 +201,19 @@ def test_train_truncated_event_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "person_0001.npz" in err
     assert not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_amp_dtype_names_the_autocast_dtype_and_its_loss_scaling():
+    import torch
+
+    from evreid.config import get_cfg
+    from evreid.engine.precision import amp_dtype, needs_loss_scaling
+    from evreid.errors import EvreidError
+
+    cfg = get_cfg()
+    assert amp_dtype(cfg) is torch.float16 and needs_loss_scaling(torch.float16)
+    cfg.merge_from_list(["SOLVER.AMP_DTYPE", "bfloat16"])
+    assert amp_dtype(cfg) is torch.bfloat16 and not needs_loss_scaling(torch.bfloat16)
+    cfg.merge_from_list(["SOLVER.AMP_DTYPE", "half"])
+    with pytest.raises(EvreidError, match="SOLVER.AMP_DTYPE 'half'"):
+        amp_dtype(cfg)

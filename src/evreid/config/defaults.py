@@ -111,6 +111,8 @@ def _defaults() -> dict:
             # max global gradient norm; 0 disables clipping
             "GRAD_CLIP": 0.0,
             "AMP": True,
+            # autocast dtype on CUDA: float16 (with loss scaling) or bfloat16 (no scaling)
+            "AMP_DTYPE": "float16",
             # keep a numbered checkpoint every N epochs (last.pth is written every epoch)
             "CHECKPOINT_PERIOD": 10,
             "EVAL_PERIOD": 10,

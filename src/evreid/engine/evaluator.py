@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from evreid.data.datasets.base import VideoDataset
 from evreid.engine.data import build_test_loader, feeds_events
+from evreid.engine.precision import amp_dtype
 from evreid.metrics import evaluate, query_gallery_distances, summary_row
 from evreid.metrics.features import save_features
 
@@ -17,14 +18,18 @@ from evreid.metrics.features import save_features
 @torch.no_grad()
 def extract_features(model: torch.nn.Module, loader, device: torch.device,
                      desc: str = "features", amp: bool = False,
-                     progress: bool = True) -> torch.Tensor:
-    """One embedding per tracklet; the clips of a tracklet (dense) are averaged."""
+                     progress: bool = True, amp_dtype: torch.dtype = torch.float16
+                     ) -> torch.Tensor:
+    """One embedding per tracklet; the clips of a tracklet (dense) are averaged.
+
+    ``amp``: autocast to ``amp_dtype`` on CUDA (ignored elsewhere)."""
     model.eval()
     out = []
     for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
         frames = batch["frames"].to(device, non_blocking=True)
         events = batch["events"].to(device, non_blocking=True) if "events" in batch else None
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with torch.autocast(device.type, dtype=amp_dtype,
+                            enabled=amp and device.type == "cuda"):
             feats = model(frames, events).float().cpu()
         counts = batch["clip_counts"]
         owner = torch.repeat_interleave(torch.arange(len(counts)), counts)
@@ -41,11 +46,11 @@ def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: t
     re-ranking and sampler from ``TEST.*``.
     """
     uses_events = feeds_events(model, cfg)
-    amp = cfg.SOLVER.AMP
+    amp, dtype = cfg.SOLVER.AMP, amp_dtype(cfg)
     qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events), device,
-                          "query", amp, progress)
+                          "query", amp, progress, dtype)
     gf = extract_features(model, build_test_loader(cfg, dataset.gallery, uses_events), device,
-                          "gallery", amp, progress)
+                          "gallery", amp, progress, dtype)
     q_pids = np.array([t.pid for t in dataset.query])
     g_pids = np.array([t.pid for t in dataset.gallery])
     q_cams = np.array([t.camid for t in dataset.query])

@@ -39,6 +39,7 @@ from evreid.engine.distributed import (
     init_distributed,
 )
 from evreid.engine.evaluator import evaluate_model
+from evreid.engine.precision import amp_dtype, needs_loss_scaling
 from evreid.errors import EvreidError
 from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
 from evreid.models import build_model
@@ -146,7 +147,9 @@ class Trainer:
         if cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.amp = cuda and cfg.SOLVER.AMP
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.amp_dtype = amp_dtype(cfg)
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp and needs_loss_scaling(self.amp_dtype))
         self.optimizer = build_optimizer(cfg, self.model)
         s = cfg.SOLVER
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -206,7 +209,7 @@ class Trainer:
         frames = batch["frames"].to(self.device, non_blocking=True)
         events = batch["events"].to(self.device, non_blocking=True) if self.uses_events else None
         targets = batch["pid"].to(self.device)
-        autocast = (torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext())
+        autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext())
         with autocast:
             logits, feats = self.net(frames, events)
         loss, ce, tri = self.loss([lg.float() for lg in logits], [f.float() for f in feats],
