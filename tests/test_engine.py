@@ -217,3 +217,21 @@ def test_amp_dtype_names_the_autocast_dtype_and_its_loss_scaling():
     cfg.merge_from_list(["SOLVER.AMP_DTYPE", "half"])
     with pytest.raises(EvreidError, match="SOLVER.AMP_DTYPE 'half'"):
         amp_dtype(cfg)
+
+
+def test_train_reports_its_whole_wall_time(tmp_path, monkeypatch):
+    root = make_tiny_reid(tmp_path / "data").parent
+    out = tmp_path / "run"
+    cfg = tiny_cfg(root, out, epochs=3)
+    trainer = Trainer(cfg, build_dataset_from_cfg(cfg), out, show_progress=False)
+    step, calls = trainer._train_step, []
+
+    def slow_step(batch):           # every step at least 50 ms: a known lower bound
+        calls.append(1)
+        time.sleep(0.05)
+        return step(batch)
+
+    monkeypatch.setattr(trainer, "_train_step", slow_step)
+    result = trainer.train()
+    assert len(calls) >= 3 and result["seconds"] >= 0.05 * len(calls)
+    assert json.loads((out / "metrics.json").read_text())["seconds"] == result["seconds"]

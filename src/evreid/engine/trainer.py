@@ -249,7 +249,7 @@ class Trainer:
         cfg = self.cfg
         max_epochs = cfg.SOLVER.MAX_EPOCHS
         final = None
-        start = time.perf_counter()
+        train_start = time.perf_counter()
         for epoch in range(self.start_epoch, max_epochs):
             self.epoch = epoch
             self.net.train()
@@ -300,7 +300,7 @@ class Trainer:
             barrier(self.info)
         if self.info.is_main and final is None:
             final = self.evaluate(max_epochs - 1)["summary"]   # resumed after the last epoch
-        seconds = round(time.perf_counter() - start, 1)
+        seconds = round(time.perf_counter() - train_start, 1)
         if self.info.is_main:
             atomic_write_json(self.output_dir / "metrics.json",
                               {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
