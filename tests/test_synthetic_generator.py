@@ -100,6 +100,15 @@ def test_cache_hit_rewrites_nothing(tiny):
     assert {p: p.stat().st_mtime_ns for p in tiny.rglob("*") if p.is_file()} == before
 
 
+def test_events_from_another_simulator_version_are_stale(tiny, monkeypatch):
+    from evreid.data.synthetic.generator import card_matches
+    from evreid.events import simulator
+
+    assert card_matches(tiny, "tiny", "clean", 3)
+    monkeypatch.setattr(simulator, "SIMULATOR_VERSION", simulator.SIMULATOR_VERSION + 1)
+    assert not card_matches(tiny, "tiny", "clean", 3)
+
+
 def test_refuses_non_empty_folder_unless_forced(tmp_path):
     out = tmp_path / "busy"
     out.mkdir()

@@ -80,10 +80,13 @@ def person_name(pid: int) -> str:
 
 def cache_key(preset: Preset, protocol: str, seed: int, with_events: bool) -> dict[str, Any]:
     """What makes two generations byte-identical; a folder whose card differs is stale."""
+    from evreid.events.simulator import SIMULATOR_VERSION
+
     return {"format_version": FORMAT_VERSION, "generator_version": GENERATOR_VERSION,
             "preset": preset.to_dict(), "protocol": protocol, "seed": int(seed),
             "with_events": bool(with_events),
-            "events_format": events_io.FORMAT if with_events else None}
+            "events_format": events_io.FORMAT if with_events else None,
+            "simulator_version": SIMULATOR_VERSION if with_events else None}
 
 
 def _identity_entry(ident: Identity) -> dict[str, Any]:
