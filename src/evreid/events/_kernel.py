@@ -221,27 +221,26 @@ if numba is not None:
         return n
 
     @_jit
-    def _sorted_events(n, t_a, ev_t, ev_x, ev_y, ev_pol, hist):
-        """(t, x, y, p) of the first ``n`` buffered events, stably sorted by time.
+    def _write_sorted(n, t_a, ev_t, ev_x, ev_y, ev_pol, hist, out_t, out_x, out_y, out_p,
+                      offset):
+        """The first ``n`` buffered events, stably sorted by time, into ``out_*`` from
+        ``offset`` on.
 
         ``hist``: events per microsecond of the interval (counting sort), or empty
         (merge sort, for very long intervals).
         """
-        out_t = np.empty(n, np.int64)
-        out_x = np.empty(n, np.int16)
-        out_y = np.empty(n, np.int16)
-        out_p = np.empty(n, np.int8)
         if hist.shape[0] == 0:
             order = np.argsort(ev_t[:n], kind="mergesort")
-            for dst in range(n):
-                e = order[dst]
+            for k in range(n):
+                e = order[k]
+                dst = offset + k
                 out_t[dst] = ev_t[e]
                 out_x[dst] = ev_x[e]
                 out_y[dst] = ev_y[e]
                 out_p[dst] = ev_pol[e]
-            return out_t, out_x, out_y, out_p
+            return
         # hist[k] counts events at t_a + k (k >= 1): turn it into each slot's first index
-        total = 0
+        total = offset
         for k in range(hist.shape[0]):
             count = hist[k]
             hist[k] = total
@@ -254,8 +253,6 @@ if numba is not None:
             out_x[dst] = ev_x[e]
             out_y[dst] = ev_y[e]
             out_p[dst] = ev_pol[e]
-        return out_t, out_x, out_y, out_p
-
 
     @_jit
     def _noise_by_pixel(t, pix, pol, P):
@@ -303,13 +300,44 @@ class Buffers:
         self.pol = np.empty(capacity, np.int8)
 
 
+class EventSink:
+    """Output arrays that sorted intervals are written into end to end, grown as needed;
+    one per video spares a copy of every event (and the page faults of fresh arrays)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.size = 0
+        self.t = np.empty(capacity, np.int64)
+        self.x = np.empty(capacity, np.int16)
+        self.y = np.empty(capacity, np.int16)
+        self.p = np.empty(capacity, np.int8)
+
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` more events."""
+        if self.size + n <= len(self.t):
+            return
+        capacity = max(2 * len(self.t), self.size + n)
+        for name in ("t", "x", "y", "p"):
+            old = getattr(self, name)
+            new = np.empty(capacity, old.dtype)
+            new[:self.size] = old[:self.size]
+            setattr(self, name, new)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(t, x, y, p) of the events written, trimmed in place (the sink is spent)."""
+        for name in ("t", "x", "y", "p"):
+            array = getattr(self, name)
+            if len(array) != self.size:
+                array.resize(self.size, refcheck=False)    # realloc: no copy to keep
+        return self.t, self.x, self.y, self.p
+
+
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
                  cm: np.ndarray, neg_cm: np.ndarray, leak_per_us: np.ndarray | None,
                  last_t: np.ndarray, t_a: int, t_b: int, refractory_us: int,
                  noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None, width: int,
-                 buffers: Buffers) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
-    """Sorted events (t, x, y, p) of the interval (t_a, t_b], and the new ``ref`` and
-    ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
+                 buffers: Buffers, sink: EventSink) -> tuple[np.ndarray, np.ndarray]:
+    """Writes the sorted events of the interval (t_a, t_b] into ``sink``; returns the new
+    ``ref`` and ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
 
     ``noise``: shot-noise events (t, pixel, polarity) in any order (at most a few per
     pixel). The event buffers are grown (and the interval redone) when the interval
@@ -336,5 +364,8 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
             break
         buffers.allocate(2 * len(buffers.t))
     buffers.ref, buffers.last_t = ref, last_t
-    events = _sorted_events(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol, hist)
-    return events, new_ref, new_last
+    sink.reserve(n)
+    _write_sorted(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol, hist, sink.t, sink.x,
+                  sink.y, sink.p, sink.size)
+    sink.size += n
+    return new_ref, new_last

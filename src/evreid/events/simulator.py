@@ -358,10 +358,20 @@ class EventSimulator:
         self._xy: tuple[np.ndarray, np.ndarray] | None = None
         self._log_table: np.ndarray | None = None
         self._buffers = _kernel.Buffers(4 * P, P) if self.compiled else None
+        self._last_count = 0            # events of the last frame: sizes the next output
 
     # -- public ------------------------------------------------------------------
     def add_frame(self, frame: np.ndarray, t_us: int) -> Events:
         """Advance to a frame at ``t_us``; returns the events in (t_prev, t_us]."""
+        if not self.compiled:
+            return self._advance(frame, t_us, None)
+        sink = _kernel.EventSink(self._last_count + self._last_count // 4 + 1024)
+        self._advance(frame, t_us, sink)
+        return Events._trusted(*sink.arrays(), self.width, self.height)
+
+    def _advance(self, frame: np.ndarray, t_us: int, sink: _kernel.EventSink | None
+                 ) -> Events | None:
+        """:meth:`add_frame`'s work; the compiled path writes into ``sink`` (returns None)."""
         arr = np.asarray(frame)
         if self.compiled and arr.dtype == np.uint8 and arr.ndim == 2 \
                 and self.cfg.upsample != "flow":
@@ -374,7 +384,7 @@ class EventSimulator:
         t_us = int(t_us)
         if self.t_prev is None:
             self._start(luma, t_us, self._frame_log(frame, luma))
-            return Events.empty(self.width, self.height)
+            return None if sink is not None else Events.empty(self.width, self.height)
         if t_us <= self.t_prev:
             raise EvreidError(f"timestamps must increase strictly: {t_us} after {self.t_prev}")
         parts = []
@@ -382,8 +392,9 @@ class EventSimulator:
         if self.cfg.upsample == "flow":
             samples.extend(flow_subframes(self.luma_prev, luma, self.t_prev, t_us, self.cfg))
         samples.append((t_us, luma))
-        if self.compiled:
-            return self._compiled_intervals(samples, frame, luma)
+        if sink is not None:
+            self._compiled_intervals(samples, frame, luma, sink)
+            return None
         for t_b, luma_b in samples:
             L_b = self._frame_log(frame, luma) if luma_b is luma else None
             parts.append(self._interval(t_b, luma_b, L_b))
@@ -416,26 +427,21 @@ class EventSimulator:
         self.t_prev, self.luma_prev = t_us, luma
 
     def _compiled_intervals(self, samples: list[tuple[int, np.ndarray]], frame: np.ndarray,
-                            luma: np.ndarray) -> Events:
-        """The sample intervals of one :meth:`add_frame` call through the compiled kernel."""
+                            luma: np.ndarray, sink: _kernel.EventSink) -> None:
+        """The sample intervals of one frame through the compiled kernel, into ``sink``."""
         cfg = self.cfg
-        parts = []
+        start = sink.size
         for t_b, luma_b in samples:
             t_a = self.t_prev
             Lb = self._frame_log(frame, luma) if luma_b is luma else \
                 log_intensity(luma_b, cfg).ravel()
-            events, self.ref, self.last_t = _kernel.run_interval(
+            self.ref, self.last_t = _kernel.run_interval(
                 self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, self.leak_per_us,
                 self.last_t, t_a, t_b, int(cfg.refractory_us), self._shot_noise(t_a, t_b),
-                self.width, self._buffers)
-            parts.append(events)
+                self.width, self._buffers, sink)
             self.L_prev = Lb
             self.t_prev, self.luma_prev = t_b, luma_b
-        if len(parts) == 1:
-            t, x, y, p = parts[0]
-        else:
-            t, x, y, p = (np.concatenate([q[i] for q in parts]) for i in range(4))
-        return Events._trusted(t, x, y, p, self.width, self.height)
+        self._last_count = sink.size - start
 
     def _to_events(self, t: Any, pix: Any, p: Any) -> Events:
         pix = self.xp.numpy(pix)
@@ -788,6 +794,15 @@ def simulate(frames: np.ndarray | Sequence[np.ndarray], timestamps_us: Sequence[
     first = next(it)
     luma0 = frame_luma(first)
     sim = EventSimulator(luma0.shape[0], luma0.shape[1], config, seed, device)
+    if sim.compiled:
+        # one output for the whole video, sized after its first interval
+        sink = _kernel.EventSink(4 * sim.npix)
+        sim._advance(first, int(ts[0]), sink)
+        for k, (frame, t) in enumerate(zip(it, ts[1:], strict=True)):
+            sim._advance(frame, int(t), sink)
+            if k == 0:
+                sink.reserve(sim._last_count * (n - 2) * 5 // 4)
+        return Events._trusted(*sink.arrays(), sim.width, sim.height)
     sim.add_frame(first, int(ts[0]))
     parts = [sim.add_frame(frame, int(t)) for frame, t in zip(it, ts[1:], strict=True)]
     if not parts:
