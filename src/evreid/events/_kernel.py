@@ -27,7 +27,7 @@ try:
 except ImportError:                      # pragma: no cover - numba is a dependency
     numba = None
 
-#: Crossings within this fraction of a threshold count (same constant as the NumPy path).
+#: Crossings within this fraction of a threshold count (the NumPy path uses it too).
 CROSS_TOL = 1e-9
 #: Above this many microseconds between two samples the counting sort gives way to
 #: a merge sort.
@@ -163,7 +163,7 @@ if numba is not None:
                     h = tn - t0
                 else:
                     u1 = Lb[i]
-                    h = t_b - t0 if noisy else dt
+                    h = t_b - t0
                 r = ref
                 d1 = u1 - r
                 if leaky:

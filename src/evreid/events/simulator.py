@@ -103,7 +103,7 @@ SIMULATOR_VERSION = 2
 
 _UPSAMPLE = ("linear", "flow", "none")
 #: Crossings within this fraction of a threshold count (absorbs float rounding).
-_CROSS_TOL = 1e-9
+_CROSS_TOL = _kernel.CROSS_TOL     # one constant for both paths: they must agree
 #: Luma weights (ITU-R BT.601, as OpenCV's RGB2GRAY).
 _LUMA = np.array([0.299, 0.587, 0.114])
 #: Lowest relative photoreceptor bandwidth (at black).
@@ -387,17 +387,16 @@ class EventSimulator:
             return None if sink is not None else Events.empty(self.width, self.height)
         if t_us <= self.t_prev:
             raise EvreidError(f"timestamps must increase strictly: {t_us} after {self.t_prev}")
-        parts = []
-        samples: list[tuple[int, np.ndarray]] = []
+        # samples (time, luma, flat log intensity): flow sub-frames, then the frame
+        samples: list[tuple[int, np.ndarray, np.ndarray]] = []
         if self.cfg.upsample == "flow":
-            samples.extend(flow_subframes(self.luma_prev, luma, self.t_prev, t_us, self.cfg))
-        samples.append((t_us, luma))
+            samples.extend((t_b, luma_b, log_intensity(luma_b, self.cfg).ravel()) for t_b, luma_b
+                           in flow_subframes(self.luma_prev, luma, self.t_prev, t_us, self.cfg))
+        samples.append((t_us, luma, self._frame_log(frame, luma)))
         if sink is not None:
-            self._compiled_intervals(samples, frame, luma, sink)
+            self._compiled_intervals(samples, sink)
             return None
-        for t_b, luma_b in samples:
-            L_b = self._frame_log(frame, luma) if luma_b is luma else None
-            parts.append(self._interval(t_b, luma_b, L_b))
+        parts = [self._interval(t_b, luma_b, L_b) for t_b, luma_b, L_b in samples]
         if len(parts) == 1:
             return self._to_events(*parts[0])
         return self._to_events(*(self.xp.cat([q[i] for q in parts]) for i in range(3)))
@@ -426,15 +425,13 @@ class EventSimulator:
             self.filt = xp.copy(self.L_prev)
         self.t_prev, self.luma_prev = t_us, luma
 
-    def _compiled_intervals(self, samples: list[tuple[int, np.ndarray]], frame: np.ndarray,
-                            luma: np.ndarray, sink: _kernel.EventSink) -> None:
+    def _compiled_intervals(self, samples: list[tuple[int, np.ndarray, np.ndarray]],
+                            sink: _kernel.EventSink) -> None:
         """The sample intervals of one frame through the compiled kernel, into ``sink``."""
         cfg = self.cfg
         start = sink.size
-        for t_b, luma_b in samples:
+        for t_b, luma_b, Lb in samples:
             t_a = self.t_prev
-            Lb = self._frame_log(frame, luma) if luma_b is luma else \
-                log_intensity(luma_b, cfg).ravel()
             self.ref, self.last_t = _kernel.run_interval(
                 self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, self.leak_per_us,
                 self.last_t, t_a, t_b, int(cfg.refractory_us), self._shot_noise(t_a, t_b),
@@ -453,17 +450,16 @@ class EventSimulator:
         return Events._trusted(self.xp.numpy(t), x[pix], y[pix], self.xp.numpy(p),
                                self.width, self.height)
 
-    def _interval(self, t_b: int, luma_b: np.ndarray,
-                  L_b: np.ndarray | None = None) -> tuple[Any, Any, Any]:
+    def _interval(self, t_b: int, luma_b: np.ndarray, L_b: np.ndarray) -> tuple[Any, Any, Any]:
         """Events of one sample interval (t_prev, t_b]; advances the state.
 
-        ``L_b`` is the flat log intensity of ``luma_b`` when the caller has it.
+        ``L_b`` is the flat log intensity of ``luma_b``.
         """
         xp, cfg = self.xp, self.cfg
         t_a = self.t_prev
         dt = float(t_b - t_a)
         La = self.L_prev
-        Lb = xp.float64(log_intensity(luma_b, cfg).ravel() if L_b is None else L_b)
+        Lb = xp.float64(L_b)
         tau = None
         if cfg.cutoff_hz > 0:
             rel = np.maximum(self.luma_prev.ravel() / 255.0, _MIN_CUTOFF_FRACTION)
