@@ -42,7 +42,7 @@ if numba is not None:
     _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
     @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y, ev_pol, hist):
+    def _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y, ev_pol):
         """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
         the refractory filter into the buffers; returns (count, last kept time).
 
@@ -50,7 +50,6 @@ if numba is not None:
         next (the count only advances when kept). Inlined where it is called: a real
         call per pixel would cost reference counting on the arrays.
         """
-        n_start = n
         for k in range(1, m + 1):
             t = np.int64(np.rint(A + np.float64(k) * B))
             t = min(max(t, t_a + 1), t_b)
@@ -61,25 +60,21 @@ if numba is not None:
             ev_y[n] = y
             ev_pol[n] = pol
             n += keep
-        if hist.shape[0] > 0:
-            for e in range(n_start, n):
-                hist[ev_t[e] - t_a] += 1
         return n, last
 
     @_jit
     def _generate(La, Lb, ref_in, ref_out, cp, cm, neg_cm, leak_per_us, last_in, last_out,
-                  t_a, t_b, R, noise_start, noise_t, noise_pol, width, ev_t, ev_x, ev_y,
-                  ev_pol, hist, scratch_count, scratch_a, scratch_b, scratch_pol):
+                  t_a, t_b, R, noise_head, noise_t, noise_pol, noise_next, width, ev_t,
+                  ev_x, ev_y, ev_pol, scratch_count, scratch_a, scratch_b, scratch_pol, active):
         """Events of (t_a, t_b] for every pixel, pixel-major, into the buffers; the
         state after the interval (reference levels, last kept event times) goes to
         ``ref_out`` / ``last_out``, the inputs stay as they were (so an interval that
         overflows the buffers can be redone). Returns the count, or -1 on overflow.
-        ``hist`` (zeros, one slot per microsecond of the interval, or empty) receives the
-        events per microsecond for the counting sort. ``scratch_*``: per-pixel work
-        arrays.
+        ``scratch_*``, ``active``: per-pixel work arrays.
 
-        ``noise_start`` (P + 1 offsets) indexes each pixel's noise events in
-        ``noise_t`` / ``noise_pol`` (in time order); empty arrays mean no noise.
+        ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
+        order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
+        or -1); see ``_link_noise``. Empty ``noise_t`` means no noise.
 
         A pixel's interval is cut into segments at its noise events; each segment
         mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
@@ -91,7 +86,7 @@ if numba is not None:
         n = 0
         dt = np.float64(t_b - t_a)
         t_a_f = np.float64(t_a)
-        noisy = noise_start.shape[0] > 0
+        noisy = noise_t.shape[0] > 0
         leaky = leak_per_us.shape[0] > 0
         # Pass 1, over every pixel without branches (so it vectorises): a pixel's single
         # segment (t_a, t_b] -- its crossing count, end state and the line A + k*B its
@@ -126,19 +121,22 @@ if numba is not None:
             line_b[i] = c * inv
             polarity[i] = 1 if on else -1
             crossings[i] = np.int64(c_f) if fires else 0
-        x = -1
-        y = 0
+        # The pixels with work for pass 2, in pixel order: a loop over them alone has no
+        # branch on "does this pixel fire", which most pixels do not (and mispredict).
+        n_active = 0
         for i in range(P):
-            x += 1                               # pixel i is (x, y), without a division
-            if x == width:
-                x = 0
-                y += 1
-            first_noise = noise_start[i] if noisy else 0
-            n_noise = noise_start[i + 1] - first_noise if noisy else 0
-            if n_noise == 0:
+            busy = crossings[i] > 0
+            if noisy:
+                busy = busy | (noise_head[i] >= 0)
+            active[n_active] = i
+            n_active += busy
+        for a in range(n_active):
+            i = active[a]
+            y = i // width
+            x = i - y * width
+            j = noise_head[i] if noisy else -1
+            if j < 0:
                 m = crossings[i]
-                if m == 0:
-                    continue                     # pass 1 has its end state
                 if n + m > capacity:
                     return -1
                 A = line_a[i]
@@ -146,7 +144,7 @@ if numba is not None:
                 pol = polarity[i]
                 last = last_in[i]
                 n, last = _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y,
-                                ev_pol, hist)
+                                ev_pol)
                 last_out[i] = last
                 continue
             # a pixel with noise: its segments one by one (as ``_split_at_noise``)
@@ -154,10 +152,9 @@ if numba is not None:
             u0 = La[i]
             ref = ref_in[i]
             last = last_in[i]
-            for s in range(n_noise + 1):
-                # segment s: up to noise event s of this pixel, or to t_b after the last
-                if s < n_noise:
-                    j = first_noise + s
+            while True:
+                # a segment up to the pixel's next noise event j, or to t_b after the last
+                if j >= 0:
                     tn = np.float64(noise_t[j])
                     u1 = La[i] + (Lb[i] - La[i]) * ((tn - t_a) / dt)
                     h = tn - t0
@@ -197,25 +194,25 @@ if numba is not None:
                     B = c * inv
                     pol = np.int8(1) if sgn > 0 else np.int8(-1)
                     n, last = _emit(A, B, count, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x,
-                                    ev_y, ev_pol, hist)
-                if s < n_noise:
-                    # the noise event resets its pixel, kept or not
-                    ref = ref + (cp[i] if noise_pol[j] > 0 else -cm[i])
-                    tn_i = noise_t[j]
-                    if R == 0 or tn_i - last >= R:
-                        if R > 0:
-                            last = tn_i
-                        if n + 1 > capacity:
-                            return -1
-                        ev_t[n] = tn_i
-                        ev_x[n] = x
-                        ev_y[n] = y
-                        ev_pol[n] = noise_pol[j]
-                        if hist.shape[0] > 0:
-                            hist[tn_i - t_a] += 1
-                        n += 1
-                    t0 = tn
-                    u0 = u1
+                                    ev_y, ev_pol)
+                if j < 0:
+                    break
+                # the noise event resets its pixel, kept or not
+                ref = ref + (cp[i] if noise_pol[j] > 0 else -cm[i])
+                tn_i = noise_t[j]
+                if R == 0 or tn_i - last >= R:
+                    if R > 0:
+                        last = tn_i
+                    if n + 1 > capacity:
+                        return -1
+                    ev_t[n] = tn_i
+                    ev_x[n] = x
+                    ev_y[n] = y
+                    ev_pol[n] = noise_pol[j]
+                    n += 1
+                t0 = tn
+                u0 = u1
+                j = noise_next[j]
             ref_out[i] = ref
             last_out[i] = last
         return n
@@ -226,8 +223,8 @@ if numba is not None:
         """The first ``n`` buffered events, stably sorted by time, into ``out_*`` from
         ``offset`` on.
 
-        ``hist``: events per microsecond of the interval (counting sort), or empty
-        (merge sort, for very long intervals).
+        ``hist``: zeroed counters, one per microsecond of the interval (counting sort;
+        left zeroed), or empty (merge sort, for very long intervals).
         """
         if hist.shape[0] == 0:
             order = np.argsort(ev_t[:n], kind="mergesort")
@@ -239,6 +236,8 @@ if numba is not None:
                 out_y[dst] = ev_y[e]
                 out_p[dst] = ev_pol[e]
             return
+        for e in range(n):
+            hist[ev_t[e] - t_a] += 1
         # hist[k] counts events at t_a + k (k >= 1): turn it into each slot's first index
         total = offset
         for k in range(hist.shape[0]):
@@ -253,31 +252,46 @@ if numba is not None:
             out_x[dst] = ev_x[e]
             out_y[dst] = ev_y[e]
             out_p[dst] = ev_pol[e]
+        hist[:] = 0                              # ready for the next interval
 
     @_jit
-    def _noise_by_pixel(t, pix, pol, P):
-        """Noise events grouped by pixel (CSR offsets), each pixel's in time order, ties
-        in draw order (as the NumPy path ranks them)."""
-        n = t.shape[0]
-        start = np.zeros(P + 1, np.int64)
+    def _link_noise(pix, u, t_a, t_b, head):
+        """Shot-noise events from their draws (``pix``, then ``u``: one uniform for the
+        time and one for the polarity of each, as ``EventSimulator._shot_noise`` turns
+        them into events), linked per pixel in time order, ties in draw order (as the
+        NumPy path ranks them): ``head[pixel]`` (-1 where none) is set to each pixel's
+        first. Returns (times, polarities, next-in-pixel or -1)."""
+        n = pix.shape[0]
+        dt = np.float64(t_b - t_a)
+        noise_t = np.empty(n, np.int64)
+        noise_pol = np.empty(n, np.int8)
+        nxt = np.empty(n, np.int64)
         for e in range(n):
-            start[pix[e] + 1] += 1
-        for i in range(P):
-            start[i + 1] += start[i]
-        fill = start[:-1].copy()
-        out_t = np.empty(n, np.int64)
-        out_pol = np.empty(n, np.int8)
-        for e in range(n):
-            dst = fill[pix[e]]
-            fill[pix[e]] = dst + 1
-            # insertion into the pixel's run so far, stable in time
-            while dst > start[pix[e]] and out_t[dst - 1] > t[e]:
-                out_t[dst] = out_t[dst - 1]
-                out_pol[dst] = out_pol[dst - 1]
-                dst -= 1
-            out_t[dst] = t[e]
-            out_pol[dst] = pol[e]
-        return start, out_t, out_pol
+            t = t_b - np.int64(np.floor(u[e] * dt))
+            noise_t[e] = t
+            noise_pol[e] = 1 if u[n + e] < 0.5 else -1
+            i = pix[e]
+            prev = -1
+            cur = head[i]
+            while cur >= 0 and noise_t[cur] <= t:
+                prev = cur
+                cur = nxt[cur]
+            nxt[e] = cur
+            if prev < 0:
+                head[i] = e
+            else:
+                nxt[prev] = e
+        return noise_t, noise_pol, nxt
+
+    @_jit
+    def _gather(table, values, out):
+        for i in range(values.shape[0]):
+            out[i] = table[values[i]]
+
+    @_jit
+    def _unlink(pix, head):
+        for e in range(pix.shape[0]):
+            head[pix[e]] = -1
 
 
 class Buffers:
@@ -292,6 +306,27 @@ class Buffers:
         self.line_a = np.empty(pixels, np.float64)
         self.line_b = np.empty(pixels, np.float64)
         self.polarity = np.empty(pixels, np.int8)
+        self.active = np.empty(pixels, np.int32)
+        self.noise_head = np.full(pixels, -1, np.int64)
+        self._logs = [np.empty(pixels, np.float64), np.empty(pixels, np.float64)]
+        self._hist = np.zeros(0, np.int64)
+
+    def log_of(self, table: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """``table[frame]``, flat, in one of two arrays used in turn: a frame's log
+        intensity must outlive the next frame's (it is that interval's start), not more."""
+        self._logs.reverse()
+        out = self._logs[0]
+        _gather(table, frame.reshape(-1), out)
+        return out
+
+    def histogram(self, span: int) -> np.ndarray:
+        """Zeroed counters for the microseconds 0..span of an interval (kept between
+        intervals: the sort leaves them zeroed), or an empty array past _MAX_BUCKETS."""
+        if span > _MAX_BUCKETS:
+            return np.zeros(0, np.int64)
+        if len(self._hist) < span + 1:
+            self._hist = np.zeros(span + 1, np.int64)
+        return self._hist[:span + 1]
 
     def allocate(self, capacity: int) -> None:
         self.t = np.empty(capacity, np.int64)
@@ -332,40 +367,40 @@ class EventSink:
 
 
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
-                 cm: np.ndarray, neg_cm: np.ndarray, leak_per_us: np.ndarray | None,
+                 cm: np.ndarray, neg_cm: np.ndarray, leak_per_us: np.ndarray,
                  last_t: np.ndarray, t_a: int, t_b: int, refractory_us: int,
-                 noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None, width: int,
+                 noise: tuple[np.ndarray, np.ndarray] | None, width: int,
                  buffers: Buffers, sink: EventSink) -> tuple[np.ndarray, np.ndarray]:
     """Writes the sorted events of the interval (t_a, t_b] into ``sink``; returns the new
     ``ref`` and ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
 
-    ``noise``: shot-noise events (t, pixel, polarity) in any order (at most a few per
-    pixel). The event buffers are grown (and the interval redone) when the interval
-    has more events than they hold.
+    ``leak_per_us``: per pixel, or empty for no leak. ``noise``: shot-noise draws
+    (pixels, uniforms) as ``_link_noise`` takes them, or None. The event buffers are grown (and the interval
+    redone) when the interval has more events than they hold.
     """
-    P = La.shape[0]
-    leak = np.zeros(0) if leak_per_us is None else leak_per_us
     if noise is None:
-        start = np.zeros(0, np.int64)
-        nt = np.zeros(0, np.int64)
-        npol = np.zeros(0, np.int8)
+        noise_t, noise_pol, noise_next = _NO_NOISE
     else:
-        start, nt, npol = _noise_by_pixel(*noise, P)
-    t_a, t_b, R = int(t_a), int(t_b), int(refractory_us)
+        noise_t, noise_pol, noise_next = _link_noise(noise[0], noise[1], t_a, t_b,
+                                                     buffers.noise_head)
     new_ref, new_last = buffers.ref, buffers.last_t
-    span = t_b - t_a
     while True:
-        hist = np.zeros(span + 1 if span <= _MAX_BUCKETS else 0, np.int64)
-        n = _generate(La, Lb, ref, new_ref, cp, cm, neg_cm, leak, last_t, new_last, t_a, t_b,
-                      R, start, nt, npol, int(width), buffers.t, buffers.x, buffers.y,
-                      buffers.pol, hist, buffers.count, buffers.line_a, buffers.line_b,
-                      buffers.polarity)
+        n = _generate(La, Lb, ref, new_ref, cp, cm, neg_cm, leak_per_us, last_t, new_last,
+                      t_a, t_b, refractory_us, buffers.noise_head, noise_t, noise_pol,
+                      noise_next, width,
+                      buffers.t, buffers.x, buffers.y, buffers.pol, buffers.count,
+                      buffers.line_a, buffers.line_b, buffers.polarity, buffers.active)
         if n >= 0:
             break
         buffers.allocate(2 * len(buffers.t))
+    if noise is not None:
+        _unlink(noise[0], buffers.noise_head)
     buffers.ref, buffers.last_t = ref, last_t
     sink.reserve(n)
-    _write_sorted(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol, hist, sink.t, sink.x,
-                  sink.y, sink.p, sink.size)
+    _write_sorted(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol,
+                  buffers.histogram(t_b - t_a), sink.t, sink.x, sink.y, sink.p, sink.size)
     sink.size += n
     return new_ref, new_last
+
+
+_NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64))

@@ -358,6 +358,8 @@ class EventSimulator:
         self._xy: tuple[np.ndarray, np.ndarray] | None = None
         self._log_table: np.ndarray | None = None
         self._buffers = _kernel.Buffers(4 * P, P) if self.compiled else None
+        self._no_leak = np.zeros(0)
+        self._refractory_us = int(cfg.refractory_us)
         self._last_count = 0            # events of the last frame: sizes the next output
 
     # -- public ------------------------------------------------------------------
@@ -412,6 +414,8 @@ class EventSimulator:
         if arr.dtype == np.uint8 and arr.ndim == 2:
             if self._log_table is None:
                 self._log_table = log_intensity(np.arange(256, dtype=np.float64), self.cfg)
+            if self.compiled:
+                return self._buffers.log_of(self._log_table, arr)
             return self._log_table[arr.ravel()]
         return log_intensity(luma, self.cfg).ravel()
 
@@ -428,14 +432,14 @@ class EventSimulator:
     def _compiled_intervals(self, samples: list[tuple[int, np.ndarray, np.ndarray]],
                             sink: _kernel.EventSink) -> None:
         """The sample intervals of one frame through the compiled kernel, into ``sink``."""
-        cfg = self.cfg
         start = sink.size
+        leak = self._no_leak if self.leak_per_us is None else self.leak_per_us
         for t_b, luma_b, Lb in samples:
             t_a = self.t_prev
             self.ref, self.last_t = _kernel.run_interval(
-                self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, self.leak_per_us,
-                self.last_t, t_a, t_b, int(cfg.refractory_us), self._shot_noise(t_a, t_b),
-                self.width, self._buffers, sink)
+                self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, leak, self.last_t,
+                t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b), self.width,
+                self._buffers, sink)
             self.L_prev = Lb
             self.t_prev, self.luma_prev = t_b, luma_b
         self._last_count = sink.size - start
@@ -652,18 +656,29 @@ class EventSimulator:
         steps[ends[:-1]] = 1 - counts[:-1]
         return xp.cumsum(steps)
 
-    def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
+    def _shot_noise_draws(self, t_a: int, t_b: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The interval's shot-noise draws: the pixels, then uniforms (times first, then
+        polarities) -- or None when there is none. Both paths turn the same draws into
+        the same events (``_shot_noise``, ``_kernel._link_noise``)."""
         rate = self.cfg.shot_noise_rate_hz
         if rate <= 0:
             return None
-        dt = t_b - t_a
         rng = self.noise_rng
-        count = int(rng.poisson(rate * self.npix * dt * 1e-6))
+        count = int(rng.poisson(rate * self.npix * (t_b - t_a) * 1e-6))
         if count == 0:
             return None
-        pix = rng.integers(0, self.npix, size=count)
-        t = t_b - np.floor(rng.random(count) * dt).astype(np.int64)
-        p = np.where(rng.random(count) < 0.5, 1, -1).astype(np.int8)
+        return rng.integers(0, self.npix, size=count), rng.random(2 * count)
+
+    def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
+        """Shot-noise events (t, pixel, polarity) of the interval (t_a, t_b]: Poisson
+        count, uniform pixels and times, either polarity."""
+        draws = self._shot_noise_draws(t_a, t_b)
+        if draws is None:
+            return None
+        pix, u = draws
+        count = len(pix)
+        t = t_b - np.floor(u[:count] * (t_b - t_a)).astype(np.int64)
+        p = np.where(u[count:] < 0.5, 1, -1).astype(np.int8)
         xp = self.xp
         return xp.int64(t), xp.int64(pix), xp.int8(p)
 
