@@ -239,15 +239,16 @@ if numba is not None:
         for e in range(n):
             hist[ev_t[e] - t_a] += 1
         # hist[k] counts events at t_a + k (k >= 1): turn it into each slot's first index
-        total = offset
+        total = np.int32(0)           # int32 (an interval's count): half the cache lines
         for k in range(hist.shape[0]):
             count = hist[k]
             hist[k] = total
             total += count
         for e in range(n):
             key = ev_t[e] - t_a
-            dst = hist[key]
-            hist[key] = dst + 1
+            slot = hist[key]
+            hist[key] = slot + 1
+            dst = offset + slot
             out_t[dst] = ev_t[e]
             out_x[dst] = ev_x[e]
             out_y[dst] = ev_y[e]
@@ -309,7 +310,7 @@ class Buffers:
         self.active = np.empty(pixels, np.int32)
         self.noise_head = np.full(pixels, -1, np.int64)
         self._logs = [np.empty(pixels, np.float64), np.empty(pixels, np.float64)]
-        self._hist = np.zeros(0, np.int64)
+        self._hist = np.zeros(0, np.int32)
 
     def log_of(self, table: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """``table[frame]``, flat, in one of two arrays used in turn: a frame's log
@@ -323,9 +324,9 @@ class Buffers:
         """Zeroed counters for the microseconds 0..span of an interval (kept between
         intervals: the sort leaves them zeroed), or an empty array past _MAX_BUCKETS."""
         if span > _MAX_BUCKETS:
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int32)
         if len(self._hist) < span + 1:
-            self._hist = np.zeros(span + 1, np.int64)
+            self._hist = np.zeros(span + 1, np.int32)
         return self._hist[:span + 1]
 
     def allocate(self, capacity: int) -> None:
@@ -375,8 +376,8 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     ``ref`` and ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
 
     ``leak_per_us``: per pixel, or empty for no leak. ``noise``: shot-noise draws
-    (pixels, uniforms) as ``_link_noise`` takes them, or None. The event buffers are grown (and the interval
-    redone) when the interval has more events than they hold.
+    (pixels, uniforms) as ``_link_noise`` takes them, or None. The event buffers are
+    grown (and the interval redone) when the interval has more events than they hold.
     """
     if noise is None:
         noise_t, noise_pol, noise_next = _NO_NOISE
