@@ -1,8 +1,10 @@
 """The simulator's inner loop compiled with numba: one sample interval, all pixels.
 
 Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
-cumsum, gathers, a radix sort); a compiled loop over pixels makes one, and
-sorts by time with a counting sort over the interval's microseconds. It is the
+cumsum, gathers, a radix sort). Here a vectorised pass over all pixels finds each
+one's crossings, a second pass over the pixels that fire (or have noise) writes
+their events, and a counting sort over the interval's microseconds orders them;
+the pixel state is advanced in place. It is the
 same model as :class:`evreid.events.simulator.EventSimulator` performed with
 the same float64 operations in the same order (no fast-math, so no fused
 multiply-add), hence the same events, bit for bit; tests hold the two paths to
@@ -63,39 +65,24 @@ if numba is not None:
         return n, last
 
     @_jit
-    def _generate(La, Lb, ref_in, ref_out, cp, cm, neg_cm, leak_per_us, last_in, last_out,
-                  t_a, t_b, R, noise_head, noise_t, noise_pol, noise_next, width, ev_t,
-                  ev_x, ev_y, ev_pol, scratch_count, scratch_a, scratch_b, scratch_pol, active):
-        """Events of (t_a, t_b] for every pixel, pixel-major, into the buffers; the
-        state after the interval (reference levels, last kept event times) goes to
-        ``ref_out`` / ``last_out``, the inputs stay as they were (so an interval that
-        overflows the buffers can be redone). Returns the count, or -1 on overflow.
-        ``scratch_*``, ``active``: per-pixel work arrays.
-
-        ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
-        order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
-        or -1); see ``_link_noise``. Empty ``noise_t`` means no noise.
-
-        A pixel's interval is cut into segments at its noise events; each segment
-        mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
-        pixel. Helpers are inlined: a real call per pixel that passes arrays costs
-        reference counting, several times the work itself.
-        """
+    def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_head, noisy, crossings,
+               line_a, line_b, active):
+        """Pass 1 of an interval (t_a, t_b], over every pixel: the single-segment answer
+        for each -- its signed crossing count, end reference level (written to ``ref``)
+        and the line A + k*B its event times lie on; then the list of pixels with work
+        for pass 2 (``active``, in pixel order). Returns their number."""
         P = La.shape[0]
-        capacity = ev_t.shape[0]
-        n = 0
         dt = np.float64(t_b - t_a)
         t_a_f = np.float64(t_a)
-        noisy = noise_t.shape[0] > 0
         leaky = leak_per_us.shape[0] > 0
-        # Pass 1, over every pixel without branches (so it vectorises): a pixel's single
-        # segment (t_a, t_b] -- its crossing count, end state and the line A + k*B its
-        # event times lie on. Pass 2 emits the events, and redoes pixels with noise.
-        # The arithmetic is the noisy path's, written out again on purpose: through a
-        # shared helper this loop no longer vectorises and the kernel is 2.5x slower.
-        crossings, line_a, line_b, polarity = scratch_count, scratch_a, scratch_b, scratch_pol
+        # Over every pixel without branches (so it vectorises): a pixel's single
+        # segment (t_a, t_b] -- its signed crossing count, end reference and the line
+        # A + k*B its event times lie on. Pass 2 emits the events, and redoes pixels with
+        # noise. The arithmetic is the noisy path's, written out again on purpose:
+        # through a shared helper this loop no longer vectorises (2.5x slower). It
+        # touches as few bytes per pixel as it can: memory traffic is most of its time.
         for i in range(P):
-            r = ref_in[i]
+            r = ref[i]
             d1 = Lb[i] - r
             r_end = r
             if leaky:
@@ -104,54 +91,80 @@ if numba is not None:
                 r_end = r - drift
             y_on = d1 / cp[i]
             y_on += CROSS_TOL
-            y_off = d1 / neg_cm[i]
+            y_off = d1 / -cm[i]                   # exactly d1 / (-C-), as the NumPy path
             y_off += CROSS_TOL
             on = y_on >= 1.0
             fires = on or y_off >= 1.0
             c_f = np.floor(y_on) if on else np.floor(y_off)
             c = cp[i] if on else cm[i]
             sgn = 1.0 if on else -1.0
-            ref_out[i] = r_end + sgn * (c_f * c) if fires else r_end
-            last_out[i] = last_in[i]
+            ref[i] = r_end + sgn * (c_f * c) if fires else r_end
             e1 = sgn * d1
             e0 = min(sgn * (La[i] - r), c)        # a level already passed fires at t_a
             span = e1 - e0
             inv = dt / span if span > 0 else 0.0
             line_a[i] = t_a_f - e0 * inv
             line_b[i] = c * inv
-            polarity[i] = 1 if on else -1
-            crossings[i] = np.int64(c_f) if fires else 0
+            count = np.int32(c_f) if fires else np.int32(0)
+            crossings[i] = count if on else -count
         # The pixels with work for pass 2, in pixel order: a loop over them alone has no
         # branch on "does this pixel fire", which most pixels do not (and mispredict).
         n_active = 0
         for i in range(P):
-            busy = crossings[i] > 0
+            busy = crossings[i] != 0
             if noisy:
                 busy = busy | (noise_head[i] >= 0)
             active[n_active] = i
             n_active += busy
-        for a in range(n_active):
+        return n_active
+
+    @_jit
+    def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
+               noise_head, noise_t, noise_pol, noise_next, noise_ref, width, ev_t, ev_x, ev_y,
+               ev_pol, crossings, line_a, line_b, active):
+        """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
+        pixel-major, each pixel's in time order, into the event buffers from index ``n``
+        on; advances those pixels' state (``ref``, ``last``) in place. Returns (events
+        in the buffers, where it stopped): it stops before a pixel whose events do not
+        fit, so the caller can grow the buffers and go on from there.
+
+        ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
+        order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
+        or -1); ``noise_ref`` holds, at each pixel's first, the pixel's reference level
+        before the interval (pass 1 has overwritten ``ref``). See ``_link_noise``. Empty
+        ``noise_t`` means no noise.
+
+        A pixel's interval is cut into segments at its noise events; each segment
+        mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
+        pixel. Helpers are inlined: a real call per pixel that passes arrays costs
+        reference counting, several times the work itself.
+        """
+        capacity = ev_t.shape[0]
+        dt = np.float64(t_b - t_a)
+        t_a_f = np.float64(t_a)
+        noisy = noise_t.shape[0] > 0
+        leaky = leak_per_us.shape[0] > 0
+        for a in range(start, n_active):
             i = active[a]
             y = i // width
             x = i - y * width
             j = noise_head[i] if noisy else -1
             if j < 0:
-                m = crossings[i]
+                signed = crossings[i]
+                m = abs(signed)
                 if n + m > capacity:
-                    return -1
-                A = line_a[i]
-                B = line_b[i]
-                pol = polarity[i]
-                last = last_in[i]
-                n, last = _emit(A, B, m, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x, ev_y,
-                                ev_pol)
-                last_out[i] = last
+                    return n, a
+                pol = np.int8(1) if signed > 0 else np.int8(-1)
+                n, last[i] = _emit(line_a[i], line_b[i], m, pol, last[i], R, t_a, t_b, x, y,
+                                   n, ev_t, ev_x, ev_y, ev_pol)
                 continue
-            # a pixel with noise: its segments one by one (as ``_split_at_noise``)
+            # a pixel with noise: its segments one by one (as ``_split_at_noise``); its
+            # state is committed at the end (a pixel that does not fit is left as it was)
+            n_pixel = n
             t0 = t_a_f
             u0 = La[i]
-            ref = ref_in[i]
-            last = last_in[i]
+            r_now = noise_ref[j]                 # pass 1 has overwritten ref[i]
+            last_i = last[i]
             while True:
                 # a segment up to the pixel's next noise event j, or to t_b after the last
                 if j >= 0:
@@ -161,15 +174,15 @@ if numba is not None:
                 else:
                     u1 = Lb[i]
                     h = t_b - t0
-                r = ref
+                r = r_now
                 d1 = u1 - r
                 if leaky:
                     drift = leak_per_us[i] * h
                     d1 += drift
-                    ref = r - drift
+                    r_now = r - drift
                 y_on = d1 / cp[i]
                 y_on += CROSS_TOL
-                y_off = d1 / neg_cm[i]
+                y_off = d1 / -cm[i]
                 y_off += CROSS_TOL
                 count = 0
                 if y_on >= 1.0:
@@ -183,9 +196,9 @@ if numba is not None:
                     sgn = -1.0
                     count = np.int64(count_f)
                 if count > 0:
-                    ref = ref + sgn * (count_f * c)
+                    r_now = r_now + sgn * (count_f * c)
                     if n + count > capacity:
-                        return -1
+                        return n_pixel, a
                     e1 = sgn * d1
                     e0 = min(sgn * (u0 - r), c)      # a level already passed fires at t0
                     span = e1 - e0
@@ -193,18 +206,18 @@ if numba is not None:
                     A = t0 - e0 * inv
                     B = c * inv
                     pol = np.int8(1) if sgn > 0 else np.int8(-1)
-                    n, last = _emit(A, B, count, pol, last, R, t_a, t_b, x, y, n, ev_t, ev_x,
-                                    ev_y, ev_pol)
+                    n, last_i = _emit(A, B, count, pol, last_i, R, t_a, t_b, x, y, n, ev_t,
+                                      ev_x, ev_y, ev_pol)
                 if j < 0:
                     break
                 # the noise event resets its pixel, kept or not
-                ref = ref + (cp[i] if noise_pol[j] > 0 else -cm[i])
+                r_now = r_now + (cp[i] if noise_pol[j] > 0 else -cm[i])
                 tn_i = noise_t[j]
-                if R == 0 or tn_i - last >= R:
+                if R == 0 or tn_i - last_i >= R:
                     if R > 0:
-                        last = tn_i
+                        last_i = tn_i
                     if n + 1 > capacity:
-                        return -1
+                        return n_pixel, a
                     ev_t[n] = tn_i
                     ev_x[n] = x
                     ev_y[n] = y
@@ -213,9 +226,9 @@ if numba is not None:
                 t0 = tn
                 u0 = u1
                 j = noise_next[j]
-            ref_out[i] = ref
-            last_out[i] = last
-        return n
+            ref[i] = r_now
+            last[i] = last_i
+        return n, n_active
 
     @_jit
     def _write_sorted(n, t_a, ev_t, ev_x, ev_y, ev_pol, hist, out_t, out_x, out_y, out_p,
@@ -256,17 +269,19 @@ if numba is not None:
         hist[:] = 0                              # ready for the next interval
 
     @_jit
-    def _link_noise(pix, u, t_a, t_b, head):
+    def _link_noise(pix, u, t_a, t_b, head, ref):
         """Shot-noise events from their draws (``pix``, then ``u``: one uniform for the
         time and one for the polarity of each, as ``EventSimulator._shot_noise`` turns
         them into events), linked per pixel in time order, ties in draw order (as the
         NumPy path ranks them): ``head[pixel]`` (-1 where none) is set to each pixel's
-        first. Returns (times, polarities, next-in-pixel or -1)."""
+        first. Returns (times, polarities, next-in-pixel or -1, the pixel's ``ref`` at
+        its first event)."""
         n = pix.shape[0]
         dt = np.float64(t_b - t_a)
         noise_t = np.empty(n, np.int64)
         noise_pol = np.empty(n, np.int8)
         nxt = np.empty(n, np.int64)
+        noise_ref = np.empty(n, np.float64)
         for e in range(n):
             t = t_b - np.int64(np.floor(u[e] * dt))
             noise_t[e] = t
@@ -282,7 +297,9 @@ if numba is not None:
                 head[i] = e
             else:
                 nxt[prev] = e
-        return noise_t, noise_pol, nxt
+        for e in range(n):
+            noise_ref[e] = ref[pix[e]]
+        return noise_t, noise_pol, nxt, noise_ref
 
     @_jit
     def _gather(table, values, out):
@@ -296,21 +313,30 @@ if numba is not None:
 
 
 class Buffers:
-    """Scratch buffers of one simulator: events (grown when an interval overflows them)
-    and a spare copy of the per-pixel state, swapped with the live one each interval."""
+    """Work arrays of one simulator, reused every interval: the event buffers (grown
+    when an interval has more events than they hold), pass 1's per-pixel results, the
+    noise links, the time-slot counters and two log-intensity frames."""
 
     def __init__(self, capacity: int, pixels: int) -> None:
-        self.allocate(capacity)
-        self.ref = np.empty(pixels, np.float64)
-        self.last_t = np.empty(pixels, np.int64)
-        self.count = np.empty(pixels, np.int64)
+        self.t = np.empty(capacity, np.int64)
+        self.x = np.empty(capacity, np.int16)
+        self.y = np.empty(capacity, np.int16)
+        self.pol = np.empty(capacity, np.int8)
+        self.crossings = np.empty(pixels, np.int32)
         self.line_a = np.empty(pixels, np.float64)
         self.line_b = np.empty(pixels, np.float64)
-        self.polarity = np.empty(pixels, np.int8)
         self.active = np.empty(pixels, np.int32)
         self.noise_head = np.full(pixels, -1, np.int64)
         self._logs = [np.empty(pixels, np.float64), np.empty(pixels, np.float64)]
         self._hist = np.zeros(0, np.int32)
+
+    def grow(self, n: int) -> None:
+        """Twice the event room, the first ``n`` events kept."""
+        for name in ("t", "x", "y", "pol"):
+            old = getattr(self, name)
+            new = np.empty(2 * len(old), old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
 
     def log_of(self, table: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """``table[frame]``, flat, in one of two arrays used in turn: a frame's log
@@ -328,12 +354,6 @@ class Buffers:
         if len(self._hist) < span + 1:
             self._hist = np.zeros(span + 1, np.int32)
         return self._hist[:span + 1]
-
-    def allocate(self, capacity: int) -> None:
-        self.t = np.empty(capacity, np.int64)
-        self.x = np.empty(capacity, np.int16)
-        self.y = np.empty(capacity, np.int16)
-        self.pol = np.empty(capacity, np.int8)
 
 
 class EventSink:
@@ -368,40 +388,39 @@ class EventSink:
 
 
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
-                 cm: np.ndarray, neg_cm: np.ndarray, leak_per_us: np.ndarray,
-                 last_t: np.ndarray, t_a: int, t_b: int, refractory_us: int,
-                 noise: tuple[np.ndarray, np.ndarray] | None, width: int,
-                 buffers: Buffers, sink: EventSink) -> tuple[np.ndarray, np.ndarray]:
-    """Writes the sorted events of the interval (t_a, t_b] into ``sink``; returns the new
-    ``ref`` and ``last_t`` (the spare arrays of ``buffers``; the old ones become the spares).
+                 cm: np.ndarray, leak_per_us: np.ndarray, last_t: np.ndarray, t_a: int,
+                 t_b: int, refractory_us: int, noise: tuple[np.ndarray, np.ndarray] | None,
+                 width: int, buffers: Buffers, sink: EventSink) -> None:
+    """Writes the sorted events of the interval (t_a, t_b] into ``sink`` and advances the
+    pixel state (``ref``, ``last_t``) in place.
 
     ``leak_per_us``: per pixel, or empty for no leak. ``noise``: shot-noise draws
-    (pixels, uniforms) as ``_link_noise`` takes them, or None. The event buffers are
-    grown (and the interval redone) when the interval has more events than they hold.
+    (pixels, uniforms) as ``_link_noise`` takes them, or None.
     """
+    b = buffers
     if noise is None:
-        noise_t, noise_pol, noise_next = _NO_NOISE
+        noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
     else:
-        noise_t, noise_pol, noise_next = _link_noise(noise[0], noise[1], t_a, t_b,
-                                                     buffers.noise_head)
-    new_ref, new_last = buffers.ref, buffers.last_t
+        noise_t, noise_pol, noise_next, noise_ref = _link_noise(noise[0], noise[1], t_a, t_b,
+                                                                b.noise_head, ref)
+    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, b.noise_head,
+                      noise is not None, b.crossings, b.line_a, b.line_b, b.active)
+    n, done = 0, 0
     while True:
-        n = _generate(La, Lb, ref, new_ref, cp, cm, neg_cm, leak_per_us, last_t, new_last,
-                      t_a, t_b, refractory_us, buffers.noise_head, noise_t, noise_pol,
-                      noise_next, width,
-                      buffers.t, buffers.x, buffers.y, buffers.pol, buffers.count,
-                      buffers.line_a, buffers.line_b, buffers.polarity, buffers.active)
-        if n >= 0:
+        n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
+                         t_b, refractory_us, b.noise_head, noise_t, noise_pol, noise_next,
+                         noise_ref, width, b.t, b.x, b.y, b.pol, b.crossings, b.line_a,
+                         b.line_b, b.active)
+        if done == n_active:
             break
-        buffers.allocate(2 * len(buffers.t))
+        b.grow(n)
     if noise is not None:
-        _unlink(noise[0], buffers.noise_head)
-    buffers.ref, buffers.last_t = ref, last_t
+        _unlink(noise[0], b.noise_head)
     sink.reserve(n)
-    _write_sorted(n, t_a, buffers.t, buffers.x, buffers.y, buffers.pol,
-                  buffers.histogram(t_b - t_a), sink.t, sink.x, sink.y, sink.p, sink.size)
+    _write_sorted(n, t_a, b.t, b.x, b.y, b.pol, b.histogram(t_b - t_a), sink.t, sink.x,
+                  sink.y, sink.p, sink.size)
     sink.size += n
-    return new_ref, new_last
 
 
-_NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64))
+_NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64),
+             np.zeros(0, np.float64))

@@ -436,10 +436,9 @@ class EventSimulator:
         leak = self._no_leak if self.leak_per_us is None else self.leak_per_us
         for t_b, luma_b, Lb in samples:
             t_a = self.t_prev
-            self.ref, self.last_t = _kernel.run_interval(
-                self.L_prev, Lb, self.ref, self.cp, self.cm, self.neg_cm, leak, self.last_t,
-                t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b), self.width,
-                self._buffers, sink)
+            _kernel.run_interval(self.L_prev, Lb, self.ref, self.cp, self.cm, leak, self.last_t,
+                                 t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b),
+                                 self.width, self._buffers, sink)
             self.L_prev = Lb
             self.t_prev, self.luma_prev = t_b, luma_b
         self._last_count = sink.size - start
