@@ -90,18 +90,26 @@ def test_event_order_is_time_then_pixel_then_generation():
     assert ev.equals(simulate(frames, times, cfg, seed=2, device="numpy"))
 
 
-def test_buffers_grow_and_the_interval_is_redone():
+@pytest.mark.parametrize("noise_hz", [50.0, 2000.0])
+def test_buffers_grow_and_pass_two_resumes(noise_hz):
+    # far too small buffers: pass 2 stops before pixels that do not fit (with and
+    # without noise: at 2 kHz nearly every pixel is cut into segments) and resumes
     frames = _walking_bar(5)
     times = frame_timestamps_us(5, 25.0)
-    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=50.0)
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=noise_hz)
     sim = EventSimulator(24, 20, cfg, seed=3)
-    sim._buffers = _kernel.Buffers(8, 24 * 20)       # far too small: grows several times
+    sim._buffers = _kernel.Buffers(1, 24 * 20)
     parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
     assert len(sim._buffers.t) > 8
-    t = np.concatenate([e.t for e in parts])
-    x = np.concatenate([e.x for e in parts])
     expected = simulate(frames, times, cfg, seed=3, device="numpy")
-    assert np.array_equal(t, expected.t) and np.array_equal(x, expected.x)
+    for name in ("t", "x", "y", "p"):
+        got = np.concatenate([getattr(e, name) for e in parts])
+        assert np.array_equal(got, getattr(expected, name)), name
+    # the state after the video matches too: the next interval is the same
+    tail = simulate(np.concatenate([frames, frames[:1]]), np.append(times, times[-1] + 40_000),
+                    cfg, seed=3, device="numpy")
+    last = sim.add_frame(frames[0], int(times[-1] + 40_000))
+    assert np.array_equal(last.t, tail.t[len(expected):])
 
 
 def test_very_long_interval_takes_the_merge_sort():
