@@ -331,10 +331,10 @@ class Buffers:
         self._hist = np.zeros(0, np.int32)
 
     def grow(self, n: int) -> None:
-        """Twice the event room, the first ``n`` events kept."""
+        """Twice the event room (at least 1,024), the first ``n`` events kept."""
         for name in ("t", "x", "y", "pol"):
             old = getattr(self, name)
-            new = np.empty(2 * len(old), old.dtype)
+            new = np.empty(max(2 * len(old), 1024), old.dtype)
             new[:n] = old[:n]
             setattr(self, name, new)
 
