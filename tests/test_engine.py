@@ -16,7 +16,8 @@ from conftest import TINY_TRAIN_OPTS, make_tiny_reid
 from evreid.config import load_config
 from evreid.data import build_dataset_from_cfg
 from evreid.engine.checkpoint import load_checkpoint, save_checkpoint
-from evreid.engine.trainer import Trainer, lr_factor
+from evreid.engine.distributed import DistInfo
+from evreid.engine.trainer import Trainer, lr_factor, resolve_device
 from evreid.errors import EvreidError
 
 
@@ -24,6 +25,29 @@ def test_lr_schedule_warmup_then_steps():
     f = [lr_factor(e, 4, 0.01, [6, 8], 0.1) for e in range(10)]
     assert f[0] == pytest.approx(0.01) and f[2] == pytest.approx(0.505)
     assert f[4] == f[5] == 1.0 and f[6] == pytest.approx(0.1) and f[9] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("gpus, procs, expected", [
+    (0, 1, "cpu"), (1, 1, "cuda:0"), (1, 2, "cpu"), (2, 2, "cuda:1"), (4, 2, "cuda:1")])
+def test_auto_device_gives_every_local_process_a_gpu_or_none(monkeypatch, gpus, procs,
+                                                             expected):
+    # found on a 1-GPU machine: torchrun --nproc_per_node 2 sent rank 1 to cuda:1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(procs))
+    info = DistInfo(rank=procs - 1, world_size=procs, local_rank=procs - 1)
+    assert str(resolve_device("auto", info)) == expected
+
+
+def test_cuda_device_with_too_few_gpus_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(EvreidError, match="local rank 1 and only 1 CUDA device.*"
+                                          "nproc_per_node 1"):
+        resolve_device("cuda", DistInfo(rank=1, world_size=2, local_rank=1))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EvreidError, match="no CUDA device"):
+        resolve_device("cuda")
 
 
 def tiny_cfg(root, out, epochs=3, extra=()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -52,11 +53,25 @@ EVAL_FIELDS = ["epoch", "rank1", "rank5", "rank10", "rank20", "mAP", "mINP"]
 
 
 def resolve_device(name: str, info: DistInfo = SINGLE_PROCESS) -> torch.device:
+    """MODEL.DEVICE as a torch device; under torchrun each process takes its local GPU.
+
+    ``auto`` picks CUDA only when every process of this node gets a GPU of its own
+    (torchrun's LOCAL_WORLD_SIZE), else the CPU for all of them: every rank must
+    choose alike, and two processes on one GPU is not what ``auto`` should do.
+    """
+    procs_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = ("cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= procs_here
+                else "cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
             raise EvreidError("MODEL.DEVICE is cuda but no CUDA device is available")
+        count = torch.cuda.device_count()
+        if info.local_rank >= count:
+            raise EvreidError(
+                f"MODEL.DEVICE is cuda but this process is local rank {info.local_rank} and "
+                f"only {count} CUDA device(s) are visible: start at most {count} process(es) "
+                f"per node (torchrun --nproc_per_node {count}) or set MODEL.DEVICE cpu")
         return torch.device("cuda", info.local_rank)
     return torch.device(name)
 
