@@ -140,6 +140,9 @@ def synthetic_rows(n_frames: int) -> list[dict]:
             ("numpy realistic", SimulatorConfig.preset("realistic"), "numpy"),
             ("torch-cpu clean", SimulatorConfig.preset("clean"), "cpu"),
             ("torch-cpu realistic", SimulatorConfig.preset("realistic"), "cpu"),
+            *([("torch-cuda clean", SimulatorConfig.preset("clean"), "cuda"),
+               ("torch-cuda realistic", SimulatorConfig.preset("realistic"), "cuda")]
+              if torch.cuda.is_available() else []),
             ("numpy realistic + low-pass 200 Hz (sub-steps)",
              SimulatorConfig.preset("realistic", cutoff_hz=200.0), None),
             ("compiled realistic + flow upsampling",
@@ -250,13 +253,22 @@ def cache_row(workers: int) -> dict:
     return row
 
 
+def _machine() -> str:
+    import torch
+
+    text = f"{os.cpu_count()} CPUs, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)} (torch-cuda rows)"
+    return text
+
+
 def to_markdown(rows: list[dict], command: str) -> str:
     lines = [
         "# Event simulator benchmark",
         "",
         f"- date: {datetime.date.today().isoformat()}",
-        f"- machine: 2-core CPU sandbox, Python {platform.python_version()}, torch 2.13 CPU "
-        f"(shared with other jobs: timings are best-of-2 where marked, noisy)",
+        f"- machine: {_machine()}, Python {platform.python_version()}",
+        "- timings are best-of-2 where marked (a machine shared with other jobs is noisy)",
         f"- command: `{command}`",
         "",
         "| case | frames | seconds | frames/s | events | Mevents/s |",

@@ -131,8 +131,12 @@ def select(all_tracklets: list[list[Path]], n_frames: int) -> list[np.ndarray]:
     return videos
 
 
-def run_once_evreid(videos: list[np.ndarray], seed: int) -> dict:
-    """The same loop through evreid's simulator (``realistic`` preset, default CPU path)."""
+def run_once_evreid(videos: list[np.ndarray], seed: int, device: str | None = None) -> dict:
+    """The same loop through evreid's simulator (``realistic`` preset).
+
+    ``device`` None is the default CPU path (the compiled kernel); a torch device
+    ("cpu", "cuda") runs the torch path there. Events come back to the host either way.
+    """
     from evreid.events import SimulatorConfig, frame_timestamps_us, simulate
     from evreid.events.simulator import EventSimulator
 
@@ -141,17 +145,18 @@ def run_once_evreid(videos: list[np.ndarray], seed: int) -> dict:
     for k, video in enumerate(videos):
         times = frame_timestamps_us(len(video), FPS)
         start = time.perf_counter()
-        events += len(simulate(video, times, config, seed=seed + k))
+        events += len(simulate(video, times, config, seed=seed + k, device=device))
         seconds += time.perf_counter() - start
         frames += len(video)
     intervals = frames - len(videos)
-    compiled = EventSimulator(2, 2, config).compiled
+    compiled = EventSimulator(2, 2, config, device=device).compiled
+    path = "compiled (numba)" if compiled else "numpy" if device is None else f"torch-{device}"
     return {"frames": frames, "tracklets": len(videos), "seconds": seconds,
             "frames_per_s": frames / seconds, "events": events,
             "events_per_frame": events / frames,
             "events_per_interval": events / max(intervals, 1),
             "mevents_per_s": events / seconds / 1e6,
-            "path": "compiled (numba)" if compiled else "numpy"}
+            "path": path}
 
 
 def run_once(EventEmulator, videos: list[np.ndarray], device: str, seed: int) -> dict:
@@ -186,7 +191,7 @@ def _worker(args: tuple) -> dict:
         from evreid.utils import tune_allocator
 
         tune_allocator()
-        return run_once_evreid(videos, seed)
+        return run_once_evreid(videos, seed, device)
     import torch
 
     torch.set_num_threads(1)
@@ -225,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=300, help="frames to simulate (>= 300 advised)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--device", default="cpu", help="torch device for v2e (cpu, cuda)")
+    ap.add_argument("--device", default=None,
+                    help="torch device (cpu, cuda): v2e's (default cpu); with --simulator "
+                         "evreid, run evreid's torch path there (default: its compiled CPU "
+                         "kernel)")
     ap.add_argument("--repeats", type=int, default=1, help="timed runs (best and median reported)")
     ap.add_argument("--warmup", type=int, default=5, help="warm-up frames (not timed)")
     ap.add_argument("--seed", type=int, default=0)
@@ -238,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.simulator == "evreid":
         return main_evreid(args)
+    args.device = args.device or "cpu"
 
     EventEmulator, module = import_v2e()
     import torch
@@ -295,22 +304,23 @@ def main_evreid(args: argparse.Namespace) -> int:
     videos = select(tracklets(args.data), args.frames)
     h, w = videos[0].shape[1:]
     print(f"evreid simulator, python {platform.python_version()}, cpus {os.cpu_count()}, "
-          f"processes {args.processes}")
+          f"processes {args.processes}, device {args.device or 'default (compiled CPU kernel)'}")
     print(f"input: {sum(len(v) for v in videos)} frames of {h}x{w} (HxW) luma in {len(videos)} "
           f"tracklets at {FPS:g} fps; preset realistic")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    run_once_evreid([videos[0][: max(args.warmup, 2)]], args.seed)   # compile / load kernel
+    # compile / load the kernel, or initialise the torch device
+    run_once_evreid([videos[0][: max(args.warmup, 2)]], args.seed, args.device)
     runs = []
     for r in range(args.repeats):
         if args.processes > 1:
             res = run_parallel("evreid", videos, args.device, args.seed, args.processes)
         else:
-            res = run_once_evreid(videos, args.seed)
+            res = run_once_evreid(videos, args.seed, args.device)
         runs.append(res)
         print(f"run {r + 1}: {res['frames']} frames, {res['seconds']:.3f} s, "
               f"{res['frames_per_s']:.1f} frames/s, {res['events']:,} events, "
               f"{res['events_per_frame']:,.0f} events/frame, "
-              f"{res['mevents_per_s']:.2f} Mevents/s")
+              f"{res['mevents_per_s']:.2f} Mevents/s, path {res.get('path', 'compiled')}")
     fps = [r["frames_per_s"] for r in runs]
     print(f"frames/s best {max(fps):.1f} median {statistics.median(fps):.1f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
