@@ -100,7 +100,7 @@ def test_buffers_grow_and_pass_two_resumes(noise_hz):
     sim = EventSimulator(24, 20, cfg, seed=3)
     sim._buffers = _kernel.Buffers(1, 24 * 20)
     parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
-    assert len(sim._buffers.t) > 8
+    assert len(sim._buffers.key) > 8
     expected = simulate(frames, times, cfg, seed=3, device="numpy")
     for name in ("t", "x", "y", "p"):
         got = np.concatenate([getattr(e, name) for e in parts])
@@ -112,12 +112,27 @@ def test_buffers_grow_and_pass_two_resumes(noise_hz):
     assert np.array_equal(last.t, tail.t[len(expected):])
 
 
-def test_very_long_interval_takes_the_merge_sort():
+@pytest.mark.parametrize("fps", [25.0, 10.0, 0.1])
+def test_radix_sort_passes_for_every_interval_length(fps):
+    # 40 ms: two byte-passes of the radix sort; 100 ms and 10 s: three
+    frames = _walking_bar(6)
+    times = frame_timestamps_us(6, fps)
+    a, b = _both(frames, times, SimulatorConfig.preset("realistic", shot_noise_rate_hz=20.0))
+    assert len(a) > 500 and a.equals(b)
+    pix = b.y.astype(np.int64) * 20 + b.x
+    assert np.array_equal(np.lexsort((pix, b.t)), np.arange(len(b)))
+
+
+@pytest.mark.parametrize("gap_us, leak_hz", [(20_000_000, 1.0), (2**32 + 1_000, 0.01)])
+def test_very_long_interval_takes_the_merge_sort(gap_us, leak_hz):
+    # 20 s is beyond the radix sort; 72 min (half of it past 2**31 us) beyond int32 keys
     frames = _walking_bar(3)
-    times = np.array([0, 20_000_000, 20_000_500])     # 20 s: beyond the counting sort
-    assert times[1] - times[0] > _kernel._MAX_BUCKETS
-    a, b = _both(frames, times, SimulatorConfig.preset("realistic", leak_rate_hz=1.0))
+    times = np.array([0, gap_us, gap_us + 500])
+    assert times[1] - times[0] >= _kernel._RADIX_SPAN
+    a, b = _both(frames, times, SimulatorConfig.preset("realistic", leak_rate_hz=leak_hz,
+                                                       shot_noise_rate_hz=0.01))
     assert len(a) > 100 and a.equals(b)
+    assert a.t.max() > gap_us
 
 
 def test_streaming_equals_whole_video():
