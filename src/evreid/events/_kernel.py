@@ -34,6 +34,7 @@ CROSS_TOL = 1e-9
 #: From this many microseconds between two samples on, the radix sort gives way to a
 #: merge sort (and the time keys of the buffers may pass int32).
 _RADIX_SPAN = 1 << 24
+_INT32_MAX = int(np.iinfo(np.int32).max)
 _SHORT = 2
 
 
@@ -367,7 +368,7 @@ class Buffers:
     def key_width(self, span: int) -> None:
         """Event times are buffered as microseconds after the interval's start: int32,
         or int64 for an interval longer than int32 can count (no silent wrap)."""
-        dtype = np.int32 if span <= np.iinfo(np.int32).max else np.int64
+        dtype = np.int32 if span <= _INT32_MAX else np.int64
         if self.key.dtype != dtype:
             self.key = np.empty(len(self.key), dtype)
 
