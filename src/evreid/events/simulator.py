@@ -70,7 +70,7 @@ Event order: by time, ties by pixel (row-major), then in order of generation
 (time order) within the pixel -- the same in every path.
 
 Paths (``device``): ``None`` (default) runs a compiled kernel
-(:mod:`evreid.events._kernel`, numba: one loop over pixels and a counting sort
+(:mod:`evreid.events._kernel`, numba: two loops over pixels and a radix sort
 by microsecond, several times faster) when numba is installed and the
 low-pass filter is off, else the vectorised NumPy path; ``"numpy"`` and
 ``"numba"`` force one of the two; ``"cpu"``, ``"cuda"`` or ``"auto"`` run the
