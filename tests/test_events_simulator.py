@@ -302,3 +302,10 @@ def test_matches_per_pixel_loop_reference(seed, n):
     assert [e[:3] for e in ours] == [e[:3] for e in ref]
     assert all(abs(a[3] - b[3]) <= 1 for a, b in zip(ours, ref, strict=True))
     assert sum(a[3] != b[3] for a, b in zip(ours, ref, strict=True)) <= max(1, len(ours) // 50)
+
+
+@pytest.mark.parametrize("height, width", [(2, 32769), (40000, 2), (0, 4)])
+def test_frame_size_beyond_int16_coordinates_is_refused(height, width):
+    with pytest.raises(EvreidError, match=f"{height}x{width}.*1..32768"):
+        EventSimulator(height, width)
+    EventSimulator(2, 32768)          # the largest side that int16 coordinates hold

@@ -326,6 +326,10 @@ class EventSimulator:
         if int(seed) < 0:
             raise EvreidError(f"seed must be >= 0, got {seed}")
         self.height, self.width = int(height), int(width)
+        limit = int(np.iinfo(np.int16).max) + 1        # event x / y are int16
+        if not (0 < self.width <= limit and 0 < self.height <= limit):
+            raise EvreidError(f"frames of {self.height}x{self.width} (HxW): each side must "
+                              f"be 1..{limit} pixels (event coordinates are int16)")
         self.npix = P = self.height * self.width
         self.compiled = _use_compiled(device, cfg)
         self.xp: NumpyOps | TorchOps = get_ops(None if device in ("numpy", "numba") else device)
