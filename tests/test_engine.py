@@ -15,7 +15,12 @@ import torch
 from conftest import TINY_TRAIN_OPTS, make_tiny_reid
 from evreid.config import load_config
 from evreid.data import build_dataset_from_cfg
-from evreid.engine.checkpoint import load_checkpoint, save_checkpoint
+from evreid.engine.checkpoint import (
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
 from evreid.engine.distributed import DistInfo
 from evreid.engine.trainer import Trainer, lr_factor, resolve_device
 from evreid.errors import EvreidError
@@ -48,6 +53,17 @@ def test_cuda_device_with_too_few_gpus_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(EvreidError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_resume_on_fewer_gpus_restores_the_ones_there(monkeypatch):
+    states = rng_states()
+    states["cuda"] = [torch.ByteTensor([0]), torch.ByteTensor([1])]   # saved on 2 GPUs
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, i: calls.append((int(s[0]), i)))
+    restore_rng_states(states)
+    assert calls == [(0, 0)]
 
 
 def tiny_cfg(root, out, epochs=3, extra=()):

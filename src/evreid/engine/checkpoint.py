@@ -37,7 +37,11 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     np.random.set_state(states["numpy"])
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        # a run resumed on a machine with fewer GPUs than it was saved on: the devices
+        # that exist take their saved states (set_rng_state_all would ask for the others)
+        saved = states["cuda"]
+        for index in range(min(len(saved), torch.cuda.device_count())):
+            torch.cuda.set_rng_state(saved[index], index)
 
 
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
