@@ -35,7 +35,12 @@ CROSS_TOL = 1e-9
 #: merge sort (and the time keys of the buffers may pass int32).
 _RADIX_SPAN = 1 << 24
 _INT32_MAX = int(np.iinfo(np.int32).max)
+#: A segment's first crossings are written without a branch on its count (most
+#: firing pixels cross once or twice; two measured fastest, four slower).
 _SHORT = 2
+#: Events are buffered as (microseconds after the interval's start, tag): the tag packs
+#: x in bits 0-15, y in bits 16-30 and an OFF polarity in the sign bit (``_decode``).
+_TAG_OFF = -2147483648
 
 
 def available() -> bool:
@@ -50,9 +55,10 @@ if numba is not None:
         """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
         the refractory filter into the buffers; returns (count, last kept time).
 
-        Branch-free: every crossing is written and a dropped one is overwritten by the
-        next (the count only advances when kept). Inlined where it is called: a real
-        call per pixel would cost reference counting on the arrays.
+        Every crossing is written and a dropped one is overwritten by the next (the
+        count only advances when kept); the first ``_SHORT`` slots are written whatever
+        ``m`` is (the caller leaves room), so they need no branch on it. Inlined where it
+        is called: a real call per pixel would cost reference counting on the arrays.
         """
         for k in range(1, _SHORT + 1):
             t = np.int64(np.rint(A + np.float64(k) * B))
@@ -157,7 +163,7 @@ if numba is not None:
             y = i // width
             x = i - y * width
             tag_on = np.int32(x | (y << 16))
-            tag_off = tag_on | np.int32(-2147483648)
+            tag_off = tag_on | np.int32(_TAG_OFF)
             j = noise_head[i] if noisy else -1
             if j < 0:
                 signed = crossings[i]
@@ -318,6 +324,7 @@ if numba is not None:
 
     @_jit
     def _decode(tag, x, y, p):
+        """x, y and polarity of each event from its tag (layout at ``_TAG_OFF``)."""
         for e in range(tag.shape[0]):
             g = tag[e]
             x[e] = np.int16(g & 0xFFFF)
@@ -383,7 +390,8 @@ class Buffers:
 
 class EventSink:
     """Output arrays that sorted intervals are written into end to end, grown as needed;
-    one per video spares a copy of every event (and the page faults of fresh arrays)."""
+    one per video spares a copy of every event (and the page faults of fresh arrays).
+    It holds times and tags; x, y and p are decoded from the tags once, at the end."""
 
     def __init__(self, capacity: int) -> None:
         self.size = 0
