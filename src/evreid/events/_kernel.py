@@ -263,14 +263,14 @@ if numba is not None:
                 out_tag[offset + k] = ev_tag[e]
             return
         passes = 2 if span < 65536 else 3
-        counts = np.zeros((passes, 256), np.int32)
+        counts = np.zeros((passes, 256), np.int64)
         for e in range(n):
             key = np.int64(ev_key[e])
             work_a[e] = (key << 32) | (np.int64(ev_tag[e]) & 0xFFFFFFFF)
             for d in range(passes):
                 counts[d, (key >> (8 * d)) & 255] += 1
         for d in range(passes):
-            total = np.int32(0)
+            total = np.int64(0)
             for k in range(256):
                 c = counts[d, k]
                 counts[d, k] = total
