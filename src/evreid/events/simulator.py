@@ -95,7 +95,7 @@ import numpy as np
 from evreid.errors import EvreidError
 from evreid.events import _kernel
 from evreid.events._backend import NumpyOps, TorchOps, get_ops
-from evreid.events.types import Events
+from evreid.events.types import MAX_SENSOR_SIDE, Events
 
 #: Bumped when the algorithm changes in a way that changes output for the same
 #: config, so that caches made by an older version are detected as stale.
@@ -326,10 +326,9 @@ class EventSimulator:
         if int(seed) < 0:
             raise EvreidError(f"seed must be >= 0, got {seed}")
         self.height, self.width = int(height), int(width)
-        limit = int(np.iinfo(np.int16).max) + 1        # event x / y are int16
-        if not (0 < self.width <= limit and 0 < self.height <= limit):
+        if not (0 < self.width <= MAX_SENSOR_SIDE and 0 < self.height <= MAX_SENSOR_SIDE):
             raise EvreidError(f"frames of {self.height}x{self.width} (HxW): each side must "
-                              f"be 1..{limit} pixels (event coordinates are int16)")
+                              f"be 1..{MAX_SENSOR_SIDE} pixels (event coordinates are int16)")
         self.npix = P = self.height * self.width
         self.compiled = _use_compiled(device, cfg)
         self.xp: NumpyOps | TorchOps = get_ops(None if device in ("numpy", "numba") else device)

@@ -19,6 +19,8 @@ import numpy as np
 from evreid.errors import EvreidError
 
 _INT16_MAX = np.iinfo(np.int16).max
+#: The widest / tallest sensor whose x / y fit the int16 columns.
+MAX_SENSOR_SIDE = int(_INT16_MAX) + 1
 
 
 def _checked_cast(name: str, values: np.ndarray, dtype: type, low: int, high: int) -> np.ndarray:
@@ -62,9 +64,9 @@ class Events:
 
     def __post_init__(self) -> None:
         width, height = int(self.width), int(self.height)
-        if not (0 < width <= _INT16_MAX + 1 and 0 < height <= _INT16_MAX + 1):
+        if not (0 < width <= MAX_SENSOR_SIDE and 0 < height <= MAX_SENSOR_SIDE):
             raise EvreidError(f"events: sensor size {width}x{height} (WxH) is not in "
-                              f"1..{_INT16_MAX + 1}")
+                              f"1..{MAX_SENSOR_SIDE}")
         t = _checked_cast("t", self.t, np.int64, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
         x = _checked_cast("x", self.x, np.int16, 0, width - 1)
         y = _checked_cast("y", self.y, np.int16, 0, height - 1)
