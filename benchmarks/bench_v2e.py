@@ -222,7 +222,8 @@ def run_parallel(simulator: str, videos: list[np.ndarray], device: str, seed: in
             "frames_per_s": frames / seconds, "events": events,
             "events_per_frame": events / frames,
             "events_per_interval": events / max(frames - len(videos), 1),
-            "mevents_per_s": events / seconds / 1e6, "processes": processes}
+            "mevents_per_s": events / seconds / 1e6, "processes": processes,
+            "path": parts[0].get("path", "v2e")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,7 +321,7 @@ def main_evreid(args: argparse.Namespace) -> int:
         print(f"run {r + 1}: {res['frames']} frames, {res['seconds']:.3f} s, "
               f"{res['frames_per_s']:.1f} frames/s, {res['events']:,} events, "
               f"{res['events_per_frame']:,.0f} events/frame, "
-              f"{res['mevents_per_s']:.2f} Mevents/s, path {res.get('path', 'compiled')}")
+              f"{res['mevents_per_s']:.2f} Mevents/s, path {res['path']}")
     fps = [r["frames_per_s"] for r in runs]
     print(f"frames/s best {max(fps):.1f} median {statistics.median(fps):.1f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
