@@ -90,6 +90,18 @@ def test_event_order_is_time_then_pixel_then_generation():
     assert ev.equals(simulate(frames, times, cfg, seed=2, device="numpy"))
 
 
+def test_busy_bytes_pack_into_a_bit_mask():
+    # pass 1 lists busy pixels 8 at a time: one multiplication packs 8 bytes of 0/1 into
+    # an 8-bit mask (pixel k -> bit k) for every pattern, and the table lists its bits
+    for pattern in range(256):
+        word = sum((pattern >> k & 1) << (8 * k) for k in range(8))
+        mask = (word * int(_kernel._BYTE_BITS)) % 2**64 >> 56
+        assert mask == pattern
+        busy = [k for k in range(8) if pattern >> k & 1]
+        assert _kernel._BUSY_COUNT[mask] == len(busy)
+        assert list(_kernel._BUSY_AT[mask, :len(busy)]) == busy
+
+
 @pytest.mark.parametrize("noise_hz", [50.0, 2000.0])
 def test_buffers_grow_and_pass_two_resumes(noise_hz):
     # far too small buffers: pass 2 stops before pixels that do not fit (with and

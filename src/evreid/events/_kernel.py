@@ -41,6 +41,14 @@ _SHORT = 2
 #: Events are buffered as (microseconds after the interval's start, tag): the tag packs
 #: x in bits 0-15, y in bits 16-30 and an OFF polarity in the sign bit (``_decode``).
 _TAG_OFF = -2147483648
+#: Eight busy bytes (0 or 1, the first pixel lowest) times this, shifted right by 56:
+#: bit k set if pixel k is busy (the partial products never overlap, so never carry).
+_BYTE_BITS = np.uint64(0x0102040810204080)
+#: For each 8-bit mask: the positions of its set bits, lowest first (then zeros) ...
+_BUSY_AT = np.array([[k for k in range(8) if mask >> k & 1] + [0] * (8 - bin(mask).count("1"))
+                     for mask in range(256)], np.int32)
+#: ... and how many there are.
+_BUSY_COUNT = np.array([bin(mask).count("1") for mask in range(256)], np.int64)
 
 
 def available() -> bool:
@@ -83,12 +91,14 @@ if numba is not None:
         return n, last
 
     @_jit
-    def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_head, noisy, crossings,
-               line_a, line_b, active):
+    def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, line_a,
+               line_b, busy, active):
         """Pass 1 of an interval (t_a, t_b], over every pixel: the single-segment answer
         for each -- its signed crossing count, end reference level (written to ``ref``)
         and the line A + k*B its event times lie on; then the list of pixels with work
-        for pass 2 (``active``, in pixel order). Returns their number."""
+        for pass 2 (``active``, in pixel order): those that fire and those with noise
+        (``noise_pix``). Returns their number. ``busy``: work space of one byte per
+        pixel, rounded up to whole 8-byte words, the bytes past the pixels zero."""
         P = La.shape[0]
         dt = np.float64(t_b - t_a)
         t_a_f = np.float64(t_a)
@@ -126,16 +136,22 @@ if numba is not None:
             line_b[i] = c * inv
             count = np.int32(c_f) if fires else np.int32(0)
             crossings[i] = count if on else -count
+            busy[i] = fires
+        for e in range(noise_pix.shape[0]):
+            busy[_u(noise_pix[e])] = True
         # The pixels with work for pass 2, in pixel order: a loop over them alone has no
         # branch on "does this pixel fire", which most pixels do not (and mispredict).
+        # Eight pixels at a time: their busy bytes as one word, packed into a bit mask by
+        # one multiplication, whose table entry lists the busy ones (written
+        # unconditionally: ``active`` has 8 slots of room at its end).
         n_active = 0
-        for i_s in range(P):
-            i = _u(i_s)
-            busy = crossings[i] != 0
-            if noisy:
-                busy = busy | (noise_head[i] >= 0)
-            active[_u(n_active)] = i_s
-            n_active += busy
+        words = busy.view(np.uint64)
+        for w in range(words.shape[0]):
+            mask = _u((words[_u(w)] * _BYTE_BITS) >> np.uint64(56))
+            base = np.int32(8 * w)
+            for k in range(8):
+                active[_u(n_active + k)] = base + _BUSY_AT[mask, k]
+            n_active += _BUSY_COUNT[mask]
         return n_active
 
     @_jit
@@ -367,7 +383,8 @@ class Buffers:
         self.crossings = np.empty(pixels, np.int32)
         self.line_a = np.empty(pixels, np.float64)
         self.line_b = np.empty(pixels, np.float64)
-        self.active = np.empty(pixels, np.int32)
+        self.active = np.empty(pixels + 8, np.int32)
+        self.busy = np.zeros(-(-pixels // 8) * 8, np.bool_)
         self.noise_head = np.full(pixels, -1, np.int64)
         self._logs = [np.empty(pixels, np.float64), np.empty(pixels, np.float64)]
         self._work = [np.empty(0, np.int64), np.empty(0, np.int64)]
@@ -451,8 +468,9 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     else:
         noise_t, noise_pol, noise_next, noise_ref = _link_noise(noise[0], noise[1], t_a, t_b,
                                                                 b.noise_head, ref)
-    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, b.noise_head,
-                      noise is not None, b.crossings, b.line_a, b.line_b, b.active)
+    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b,
+                      _NO_NOISE[0] if noise is None else noise[0], b.crossings, b.line_a,
+                      b.line_b, b.busy, b.active)
     n, done = 0, 0
     while True:
         n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
