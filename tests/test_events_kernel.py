@@ -102,6 +102,49 @@ def test_busy_bytes_pack_into_a_bit_mask():
         assert list(_kernel._BUSY_AT[mask, :len(busy)]) == busy
 
 
+@pytest.fixture(scope="module")
+def wide_and_scalar():
+    """(vector writer, scalar writer) of one segment, each into its own buffers."""
+    import numba
+
+    @numba.njit
+    def wide(A, B, m, tag, last, R, t_a, t_b, keys, tags):
+        return _kernel._emit_wide(A, B, m, tag, last, R, t_a, t_b, 0, keys, tags)
+
+    @numba.njit
+    def scalar(A, B, m, tag, last, R, t_a, t_b, keys, tags):
+        return _kernel._emit(A, B, m, tag, last, R, t_a, t_b, 0, keys, tags)
+
+    return wide, scalar
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0), m=st.integers(1, 8),
+       last=st.integers(-20_000, 0), refractory=st.sampled_from([0, 1, 500, 5_000]),
+       key_dtype=st.sampled_from([np.int32, np.int64]), on=st.booleans())
+def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, m, last, refractory,
+                                          key_dtype, on):
+    # pass 2 writes a segment of up to _WIDE crossings as vectors: the very times of the
+    # scalar writer, and "all kept" exactly when its refractory filter drops none
+    wide, scalar = wide_and_scalar
+    t_a, t_b = 0, 40_000
+    tag = np.int32(7 | 3 << 16) | (0 if on else np.int32(_kernel._TAG_OFF))
+    w = _kernel._WIDE
+    keys, tags = np.full(w, -1, key_dtype), np.zeros(w, np.int32)
+    kept = wide(a, b, np.int64(m), tag, np.int64(last), np.int64(refractory), t_a, t_b, keys,
+                tags)
+    every_key, every_tag = np.full(w, -2, key_dtype), np.zeros(w, np.int32)
+    scalar(a, b, w, tag, np.int64(-10**9), 0, t_a, t_b, every_key, every_tag)
+    assert np.array_equal(keys, every_key) and np.array_equal(tags, every_tag)
+    filtered_key, filtered_tag = np.zeros(w, key_dtype), np.zeros(w, np.int32)
+    n, last_kept = scalar(a, b, m, tag, np.int64(last), np.int64(refractory), t_a, t_b,
+                          filtered_key, filtered_tag)
+    assert kept == (n == m)
+    if kept:
+        assert np.array_equal(keys[:m], filtered_key[:m])
+        assert last_kept == keys[m - 1] + t_a
+
+
 @pytest.mark.parametrize("noise_hz", [50.0, 2000.0])
 def test_buffers_grow_and_pass_two_resumes(noise_hz):
     # far too small buffers: pass 2 stops before pixels that do not fit (with and

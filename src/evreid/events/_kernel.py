@@ -3,7 +3,8 @@
 Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
 cumsum, gathers, a radix sort). Here a vectorised pass over all pixels finds each
 one's crossings, a second pass over the pixels that fire (or have noise) writes
-their events, and a radix sort on the interval's microseconds orders them;
+their events (up to eight of a pixel at once, as vectors written in LLVM IR), and a
+radix sort on the interval's microseconds orders them;
 the pixel state is advanced in place. It is the
 same model as :class:`evreid.events.simulator.EventSimulator` performed with
 the same float64 operations in the same order (no fast-math, so no fused
@@ -26,6 +27,10 @@ import numpy as np
 
 try:
     import numba
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 except ImportError:                      # pragma: no cover - numba is a dependency
     numba = None
 
@@ -38,6 +43,8 @@ _INT32_MAX = int(np.iinfo(np.int32).max)
 #: A segment's first crossings are written without a branch on its count (most
 #: firing pixels cross once or twice; two measured fastest, four slower).
 _SHORT = 2
+#: A segment of up to this many crossings is written in one go, as vectors (``_emit_wide``).
+_WIDE = 8
 #: Events are buffered as (microseconds after the interval's start, tag): the tag packs
 #: x in bits 0-15, y in bits 16-30 and an OFF polarity in the sign bit (``_decode``).
 _TAG_OFF = -2147483648
@@ -89,6 +96,80 @@ if numba is not None:
             ev_tag[_u(n)] = tag
             n += keep
         return n, last
+
+    @intrinsic
+    def _emit_wide(typingctx, A, B, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag):
+        """The first ``_WIDE`` crossings of a segment (as ``_emit``: times rint(A + k*B),
+        k = 1.._WIDE, clamped to (t_a, t_b]) written to ``ev_key`` / ``ev_tag[n:n + _WIDE]``
+        as vectors; returns whether the refractory filter keeps all the first ``m`` of
+        them (then those ``m`` are the segment's events; else the caller writes it with
+        ``_emit``, over these slots).
+
+        Why LLVM IR by hand: numba's loop over eight lanes stays scalar and branchy, and
+        writing most firing pixels' events was over half of pass 2. The arithmetic is
+        ``_emit``'s, operation for operation (a multiply then an add, no fused
+        multiply-add; ``llvm.rint`` as ``np.rint`` compiles to), so the times are the same
+        bits; tests hold the two to that.
+        """
+        ints = (m, last, R, t_a, t_b, n)
+        if not (isinstance(ev_key, types.Array) and isinstance(ev_key.dtype, types.Integer)
+                and isinstance(ev_tag, types.Array) and ev_tag.dtype == types.int32
+                and all(isinstance(v, types.Integer) for v in (tag, *ints))
+                and isinstance(A, types.Float) and isinstance(B, types.Float)):
+            return None
+        signature = types.boolean(A, B, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag)
+
+        def codegen(context, builder, sig, args):
+            def cast(k, to):
+                return context.cast(builder, args[k], sig.args[k], to)
+
+            A_, B_ = cast(0, types.float64), cast(1, types.float64)
+            m_, last_, R_, t_a_, t_b_, n_ = (cast(k, types.int64) for k in (2, 4, 5, 6, 7, 8))
+            tag_ = cast(3, types.int32)
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            doubles, longs = ir.VectorType(ir.DoubleType(), _WIDE), ir.VectorType(i64, _WIDE)
+            words = ir.VectorType(i32, _WIDE)
+
+            def lanes(vector_type, values):
+                return ir.Constant(vector_type, list(values))
+
+            def splat(value, vector_type):
+                undef = ir.Constant(vector_type, ir.Undefined)
+                first = builder.insert_element(undef, value, ir.Constant(i32, 0))
+                return builder.shuffle_vector(first, undef, lanes(words, [0] * _WIDE))
+
+            rint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(doubles, [doubles]), f"llvm.rint.v{_WIDE}f64")
+            k = lanes(doubles, (float(j) for j in range(1, _WIDE + 1)))
+            exact = builder.call(rint, [builder.fadd(splat(A_, doubles),
+                                                     builder.fmul(k, splat(B_, doubles)))])
+            t = builder.fptosi(exact, longs)
+            low = splat(builder.add(t_a_, ir.Constant(i64, 1)), longs)
+            high = splat(t_b_, longs)
+            t = builder.select(builder.icmp_signed(">", t, low), t, low)
+            t = builder.select(builder.icmp_signed("<", t, high), t, high)
+
+            key_type = context.get_value_type(sig.args[9].dtype)
+            keys = builder.sub(t, splat(t_a_, longs))
+            if key_type.width < 64:
+                keys = builder.trunc(keys, ir.VectorType(key_type, _WIDE))
+            for k_arg, values, width in ((9, keys, key_type.width), (10, splat(tag_, words), 32)):
+                array = cgutils.create_struct_proxy(sig.args[k_arg])(context, builder,
+                                                                      value=args[k_arg])
+                at = builder.bitcast(builder.gep(array.data, [n_]), values.type.as_pointer())
+                builder.store(values, at).align = width // 8
+
+            # each crossing's gap to the one before (the first's to ``last``): all kept
+            # when no gap among the first m is under the refractory period
+            before = builder.shuffle_vector(t, splat(last_, longs),
+                                            lanes(words, [_WIDE, *range(_WIDE - 1)]))
+            short = builder.icmp_signed("<", builder.sub(t, before), splat(R_, longs))
+            counted = builder.icmp_signed("<=", lanes(longs, range(1, _WIDE + 1)),
+                                          splat(m_, longs))
+            dropped = builder.bitcast(builder.and_(short, counted), ir.IntType(_WIDE))
+            return builder.icmp_unsigned("==", dropped, ir.Constant(ir.IntType(_WIDE), 0))
+
+        return signature, codegen
 
     @_jit
     def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, line_a,
@@ -193,10 +274,15 @@ if numba is not None:
             j = noise_head[i] if noisy else -1
             if j < 0:
                 signed = crossings[i]
-                m = abs(signed)
-                if n + max(m, _SHORT) > capacity:
+                m = np.int64(abs(signed))
+                if n + max(m, _WIDE) > capacity:
                     return n, a
                 tag = tag_on if signed > 0 else tag_off
+                if m <= _WIDE and _emit_wide(line_a[i], line_b[i], m, tag, last[i], R, t_a,
+                                             t_b, n, ev_key, ev_tag):
+                    last[i] = ev_key[_u(n + m - 1)] + t_a
+                    n += m
+                    continue
                 n, last[i] = _emit(line_a[i], line_b[i], m, tag, last[i], R, t_a, t_b, n,
                                    ev_key, ev_tag)
                 continue
