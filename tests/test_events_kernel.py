@@ -102,6 +102,17 @@ def test_busy_bytes_pack_into_a_bit_mask():
         assert list(_kernel._BUSY_AT[mask, :len(busy)]) == busy
 
 
+@pytest.mark.parametrize("height, width", [(1, 1), (7, 5), (256, 128), (3, 32767)])
+def test_pixel_tags_decode_to_their_pixels(height, width):
+    tags = _kernel.pixel_tags(height * width, width)
+    x, y = np.empty(len(tags), np.int16), np.empty(len(tags), np.int16)
+    p = np.empty(len(tags), np.int8)
+    _kernel._decode(tags, x, y, p)
+    index = np.arange(height * width)
+    assert np.array_equal(x, index % width) and np.array_equal(y, index // width)
+    assert np.all(p == 1) and not tags.flags.writeable
+
+
 @pytest.fixture(scope="module")
 def wide_and_scalar():
     """(vector writer, scalar writer) of one segment, each into its own buffers."""

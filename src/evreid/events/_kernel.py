@@ -23,6 +23,8 @@ time order, then a stable radix sort on the interval's microseconds.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 try:
@@ -237,7 +239,7 @@ if numba is not None:
 
     @_jit
     def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
-               noise_head, noise_t, noise_pol, noise_next, noise_ref, width, ev_key, ev_tag,
+               noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, ev_key, ev_tag,
                crossings, line_a, line_b, active):
         """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
         pixel-major, each pixel's in time order, into the event buffers from index ``n``
@@ -249,7 +251,7 @@ if numba is not None:
         order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
         or -1); ``noise_ref`` holds, at each pixel's first, the pixel's reference level
         before the interval (pass 1 has overwritten ``ref``). See ``_link_noise``. Empty
-        ``noise_t`` means no noise.
+        ``noise_t`` means no noise. ``tags``: each pixel's ON tag (``pixel_tags``).
 
         A pixel's interval is cut into segments at its noise events; each segment
         mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
@@ -261,23 +263,20 @@ if numba is not None:
         t_a_f = np.float64(t_a)
         noisy = noise_t.shape[0] > 0
         leaky = leak_per_us.shape[0] > 0
-        inv_width = 1.0 / width
-        for a in range(start, n_active):
-            i_s = np.int64(active[_u(a)])
-            i = _u(i_s)
-            # exact for any pixel index below 2**40: (i + 0.5) / width is never within
-            # 0.5 / width of an integer, far beyond the rounding error
-            y = np.int64((np.float64(i_s) + 0.5) * inv_width)
-            x = i_s - y * width
-            tag_on = np.int32(x | (y << 16))
-            tag_off = tag_on | np.int32(_TAG_OFF)
-            j = noise_head[i] if noisy else -1
-            if j < 0:
+        a = start
+        while a < n_active:
+            # the run of pixels up to the next one with noise, in a loop of its own: it
+            # keeps its values in registers (one loop with both kinds spilled them)
+            while a < n_active:
+                i = _u(active[_u(a)])
+                if noisy and noise_head[i] >= 0:
+                    break
                 signed = crossings[i]
                 m = np.int64(abs(signed))
                 if n + max(m, _WIDE) > capacity:
                     return n, a
-                tag = tag_on if signed > 0 else tag_off
+                tag = tags[i] if signed > 0 else tags[i] | np.int32(_TAG_OFF)
+                a += 1
                 if m <= _WIDE and _emit_wide(line_a[i], line_b[i], m, tag, last[i], R, t_a,
                                              t_b, n, ev_key, ev_tag):
                     last[i] = ev_key[_u(n + m - 1)] + t_a
@@ -285,7 +284,12 @@ if numba is not None:
                     continue
                 n, last[i] = _emit(line_a[i], line_b[i], m, tag, last[i], R, t_a, t_b, n,
                                    ev_key, ev_tag)
-                continue
+            if a >= n_active:
+                break
+            i = _u(active[_u(a)])
+            tag_on = tags[i]
+            tag_off = tag_on | np.int32(_TAG_OFF)
+            j = noise_head[i]
             # a pixel with noise: its segments one by one (as ``_split_at_noise``); its
             # state is committed at the end (a pixel that does not fit is left as it was)
             n_pixel = n
@@ -354,6 +358,7 @@ if numba is not None:
                 j = noise_next[j]
             ref[i] = r_now
             last[i] = last_i
+            a += 1
         return n, n_active
 
     @_jit
@@ -458,6 +463,16 @@ if numba is not None:
             head[pix[e]] = -1
 
 
+@functools.lru_cache(maxsize=8)
+def pixel_tags(pixels: int, width: int) -> np.ndarray:
+    """Each pixel's tag (layout at ``_TAG_OFF``) with ON polarity, row-major; read-only.
+    Kept per sensor size: pass 2 looks a pixel's tag up instead of dividing its index."""
+    index = np.arange(pixels, dtype=np.int32)
+    tags = index % np.int32(width) | (index // np.int32(width)) << 16
+    tags.flags.writeable = False
+    return tags
+
+
 class Buffers:
     """Work arrays of one simulator, reused every interval: the event buffers (grown
     when an interval has more events than they hold), pass 1's per-pixel results, the
@@ -549,6 +564,7 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     """
     b = buffers
     b.key_width(t_b - t_a)
+    tags = pixel_tags(La.shape[0], width)
     if noise is None:
         noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
     else:
@@ -561,7 +577,7 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     while True:
         n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
                          t_b, refractory_us, b.noise_head, noise_t, noise_pol, noise_next,
-                         noise_ref, width, b.key, b.tag, b.crossings, b.line_a, b.line_b,
+                         noise_ref, tags, b.key, b.tag, b.crossings, b.line_a, b.line_b,
                          b.active)
         if done == n_active:
             break
