@@ -119,8 +119,8 @@ def wide_and_scalar():
     import numba
 
     @numba.njit
-    def wide(A, B, m, tag, last, R, t_a, t_b, keys, tags):
-        return _kernel._emit_wide(A, B, m, tag, last, R, t_a, t_b, 0, keys, tags)
+    def wide(A, B, k0, m, tag, last, R, t_a, t_b, keys, tags):
+        return _kernel._emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, 0, keys, tags)
 
     @numba.njit
     def scalar(A, B, m, tag, last, R, t_a, t_b, keys, tags):
@@ -130,30 +130,35 @@ def wide_and_scalar():
 
 
 @settings(max_examples=300, deadline=None)
-@given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0), m=st.integers(1, 8),
-       last=st.integers(-20_000, 0), refractory=st.sampled_from([0, 1, 500, 5_000]),
+@given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0),
+       k0=st.sampled_from([0, 8, 16]), m=st.integers(1, 8), last=st.integers(-20_000, 0),
+       refractory=st.sampled_from([0, 1, 500, 5_000]),
        key_dtype=st.sampled_from([np.int32, np.int64]), on=st.booleans())
-def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, m, last, refractory,
+def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, k0, m, last, refractory,
                                           key_dtype, on):
-    # pass 2 writes a segment of up to _WIDE crossings as vectors: the very times of the
-    # scalar writer, and "all kept" exactly when its refractory filter drops none
+    # pass 2 writes crossings k0+1 .. k0+8 of a segment as vectors: the very times of the
+    # scalar writer, and "all kept" exactly when no gap among the first m (the first's to
+    # ``last``) is under the refractory period
     wide, scalar = wide_and_scalar
     t_a, t_b = 0, 40_000
     tag = np.int32(7 | 3 << 16) | (0 if on else np.int32(_kernel._TAG_OFF))
     w = _kernel._WIDE
     keys, tags = np.full(w, -1, key_dtype), np.zeros(w, np.int32)
-    kept = wide(a, b, np.int64(m), tag, np.int64(last), np.int64(refractory), t_a, t_b, keys,
-                tags)
-    every_key, every_tag = np.full(w, -2, key_dtype), np.zeros(w, np.int32)
-    scalar(a, b, w, tag, np.int64(-10**9), 0, t_a, t_b, every_key, every_tag)
-    assert np.array_equal(keys, every_key) and np.array_equal(tags, every_tag)
-    filtered_key, filtered_tag = np.zeros(w, key_dtype), np.zeros(w, np.int32)
-    n, last_kept = scalar(a, b, m, tag, np.int64(last), np.int64(refractory), t_a, t_b,
-                          filtered_key, filtered_tag)
-    assert kept == (n == m)
-    if kept:
-        assert np.array_equal(keys[:m], filtered_key[:m])
-        assert last_kept == keys[m - 1] + t_a
+    kept = wide(a, b, np.int64(k0), np.int64(m), tag, np.int64(last), np.int64(refractory),
+                t_a, t_b, keys, tags)
+    every_key, every_tag = np.full(k0 + w, -2, key_dtype), np.zeros(k0 + w, np.int32)
+    scalar(a, b, k0 + w, tag, np.int64(-10**9), 0, t_a, t_b, every_key, every_tag)
+    assert np.array_equal(keys, every_key[k0:]) and np.array_equal(tags, every_tag[k0:])
+    times = np.concatenate([[last], keys[:m].astype(np.int64) + t_a])
+    assert kept == bool(np.all(np.diff(times) >= refractory))
+    if k0 == 0:                   # the scalar writer's own refractory filter agrees
+        filtered_key, filtered_tag = np.zeros(w, key_dtype), np.zeros(w, np.int32)
+        n, last_kept = scalar(a, b, m, tag, np.int64(last), np.int64(refractory), t_a, t_b,
+                              filtered_key, filtered_tag)
+        assert kept == (n == m)
+        if kept:
+            assert np.array_equal(keys[:m], filtered_key[:m])
+            assert last_kept == keys[m - 1] + t_a
 
 
 @pytest.mark.parametrize("noise_hz", [50.0, 2000.0])

@@ -100,12 +100,12 @@ if numba is not None:
         return n, last
 
     @intrinsic
-    def _emit_wide(typingctx, A, B, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag):
-        """The first ``_WIDE`` crossings of a segment (as ``_emit``: times rint(A + k*B),
-        k = 1.._WIDE, clamped to (t_a, t_b]) written to ``ev_key`` / ``ev_tag[n:n + _WIDE]``
-        as vectors; returns whether the refractory filter keeps all the first ``m`` of
-        them (then those ``m`` are the segment's events; else the caller writes it with
-        ``_emit``, over these slots).
+    def _emit_wide(typingctx, A, B, k0, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag):
+        """Crossings ``k0`` + 1 .. ``k0`` + ``_WIDE`` of a segment (as ``_emit``: times
+        rint(A + k*B), clamped to (t_a, t_b]) written to ``ev_key`` / ``ev_tag[n:n + _WIDE]``
+        as vectors; returns whether the refractory filter keeps the first ``m`` of them,
+        ``last`` being the time of the crossing before (then those ``m`` are events; else
+        the caller writes the segment with ``_emit``, over these slots).
 
         Why LLVM IR by hand: numba's loop over eight lanes stays scalar and branchy, and
         writing most firing pixels' events was over half of pass 2. The arithmetic is
@@ -113,21 +113,22 @@ if numba is not None:
         multiply-add; ``llvm.rint`` as ``np.rint`` compiles to), so the times are the same
         bits; tests hold the two to that.
         """
-        ints = (m, last, R, t_a, t_b, n)
+        ints = (k0, m, last, R, t_a, t_b, n)
         if not (isinstance(ev_key, types.Array) and isinstance(ev_key.dtype, types.Integer)
                 and isinstance(ev_tag, types.Array) and ev_tag.dtype == types.int32
                 and all(isinstance(v, types.Integer) for v in (tag, *ints))
                 and isinstance(A, types.Float) and isinstance(B, types.Float)):
             return None
-        signature = types.boolean(A, B, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag)
+        signature = types.boolean(A, B, k0, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag)
 
         def codegen(context, builder, sig, args):
             def cast(k, to):
                 return context.cast(builder, args[k], sig.args[k], to)
 
             A_, B_ = cast(0, types.float64), cast(1, types.float64)
-            m_, last_, R_, t_a_, t_b_, n_ = (cast(k, types.int64) for k in (2, 4, 5, 6, 7, 8))
-            tag_ = cast(3, types.int32)
+            k0_, m_, last_, R_, t_a_, t_b_, n_ = (cast(k, types.int64)
+                                                  for k in (2, 3, 5, 6, 7, 8, 9))
+            tag_ = cast(4, types.int32)
             i32, i64 = ir.IntType(32), ir.IntType(64)
             doubles, longs = ir.VectorType(ir.DoubleType(), _WIDE), ir.VectorType(i64, _WIDE)
             words = ir.VectorType(i32, _WIDE)
@@ -142,7 +143,8 @@ if numba is not None:
 
             rint = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(doubles, [doubles]), f"llvm.rint.v{_WIDE}f64")
-            k = lanes(doubles, (float(j) for j in range(1, _WIDE + 1)))
+            k = builder.sitofp(builder.add(splat(k0_, longs), lanes(longs, range(1, _WIDE + 1))),
+                               doubles)
             exact = builder.call(rint, [builder.fadd(splat(A_, doubles),
                                                      builder.fmul(k, splat(B_, doubles)))])
             t = builder.fptosi(exact, longs)
@@ -151,11 +153,11 @@ if numba is not None:
             t = builder.select(builder.icmp_signed(">", t, low), t, low)
             t = builder.select(builder.icmp_signed("<", t, high), t, high)
 
-            key_type = context.get_value_type(sig.args[9].dtype)
+            key_type = context.get_value_type(sig.args[10].dtype)
             keys = builder.sub(t, splat(t_a_, longs))
             if key_type.width < 64:
                 keys = builder.trunc(keys, ir.VectorType(key_type, _WIDE))
-            for k_arg, values, width in ((9, keys, key_type.width), (10, splat(tag_, words), 32)):
+            for k_arg, values, width in ((10, keys, key_type.width), (11, splat(tag_, words), 32)):
                 array = cgutils.create_struct_proxy(sig.args[k_arg])(context, builder,
                                                                       value=args[k_arg])
                 at = builder.bitcast(builder.gep(array.data, [n_]), values.type.as_pointer())
@@ -273,16 +275,25 @@ if numba is not None:
                     break
                 signed = crossings[i]
                 m = np.int64(abs(signed))
-                if n + max(m, _WIDE) > capacity:
+                if n + m + _WIDE > capacity:
                     return n, a
                 tag = tags[i] if signed > 0 else tags[i] | np.int32(_TAG_OFF)
                 a += 1
-                if m <= _WIDE and _emit_wide(line_a[i], line_b[i], m, tag, last[i], R, t_a,
-                                             t_b, n, ev_key, ev_tag):
-                    last[i] = ev_key[_u(n + m - 1)] + t_a
-                    n += m
-                    continue
-                n, last[i] = _emit(line_a[i], line_b[i], m, tag, last[i], R, t_a, t_b, n,
+                A = line_a[i]
+                B = line_b[i]
+                # eight crossings at a time while the refractory period drops none (the
+                # first eight apart: a loop there too cost more than it saved)
+                if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, ev_key, ev_tag):
+                    k0 = np.int64(_WIDE)
+                    while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
+                                                 ev_key[_u(n + k0 - 1)] + t_a, R, t_a, t_b,
+                                                 n + k0, ev_key, ev_tag):
+                        k0 += _WIDE
+                    if k0 >= m:
+                        last[i] = ev_key[_u(n + m - 1)] + t_a
+                        n += m
+                        continue
+                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a, t_b, n,
                                    ev_key, ev_tag)
             if a >= n_active:
                 break
