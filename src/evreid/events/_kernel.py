@@ -203,13 +203,13 @@ if numba is not None:
                 drift = leak_per_us[i] * dt
                 d1 += drift
                 r_end = r - drift
-            y_on = d1 / cp[i]
-            y_on += CROSS_TOL
-            y_off = d1 / -cm[i]                   # exactly d1 / (-C-), as the NumPy path
-            y_off += CROSS_TOL
-            on = y_on >= 1.0
-            fires = on or y_off >= 1.0
-            c_f = np.floor(y_on) if on else np.floor(y_off)
+            # one division, not the NumPy path's two: d1 / C+ can reach 1 only when d1 > 0
+            # and d1 / (-C-) only when d1 <= 0, so the other one never decides
+            on = d1 > 0.0
+            y = d1 / (cp[i] if on else -cm[i])   # exactly d1 / (-C-), as the NumPy path
+            y += CROSS_TOL
+            fires = y >= 1.0
+            c_f = np.floor(y)
             c = cp[i] if on else cm[i]
             sgn = 1.0 if on else -1.0
             ref[i] = r_end + sgn * (c_f * c) if fires else r_end
