@@ -115,16 +115,16 @@ def test_pixel_tags_decode_to_their_pixels(height, width):
 
 @pytest.fixture(scope="module")
 def wide_and_scalar():
-    """(vector writer, scalar writer) of one segment, each into its own buffers."""
+    """(vector writer, scalar writer) of one segment, each into its own words."""
     import numba
 
     @numba.njit
-    def wide(A, B, k0, m, tag, last, R, t_a, t_b, keys, tags):
-        return _kernel._emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, 0, keys, tags)
+    def wide(A, B, k0, m, tag, last, R, t_a, t_b, words):
+        return _kernel._emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, 0, words)
 
     @numba.njit
-    def scalar(A, B, m, tag, last, R, t_a, t_b, keys, tags):
-        return _kernel._emit(A, B, m, tag, last, R, t_a, t_b, 0, keys, tags)
+    def scalar(A, B, m, tag, last, R, t_a, t_b, words):
+        return _kernel._emit(A, B, m, tag, last, R, t_a, t_b, 0, words)
 
     return wide, scalar
 
@@ -132,33 +132,33 @@ def wide_and_scalar():
 @settings(max_examples=300, deadline=None)
 @given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0),
        k0=st.sampled_from([0, 8, 16]), m=st.integers(1, 8), last=st.integers(-20_000, 0),
-       refractory=st.sampled_from([0, 1, 500, 5_000]),
-       key_dtype=st.sampled_from([np.int32, np.int64]), on=st.booleans())
-def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, k0, m, last, refractory,
-                                          key_dtype, on):
-    # pass 2 writes crossings k0+1 .. k0+8 of a segment as vectors: the very times of the
-    # scalar writer, and "all kept" exactly when no gap among the first m (the first's to
-    # ``last``) is under the refractory period
+       refractory=st.sampled_from([0, 1, 500, 5_000]), on=st.booleans())
+def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, k0, m, last, refractory, on):
+    # pass 2 writes crossings k0+1 .. k0+8 of a segment as one vector: the very words of
+    # the scalar writer, and "all kept" exactly when no gap among the first m (the
+    # first's to ``last``) is under the refractory period
     wide, scalar = wide_and_scalar
     t_a, t_b = 0, 40_000
     tag = np.int32(7 | 3 << 16) | (0 if on else np.int32(_kernel._TAG_OFF))
     w = _kernel._WIDE
-    keys, tags = np.full(w, -1, key_dtype), np.zeros(w, np.int32)
+    words = np.full(w, -1, np.int64)
     kept = wide(a, b, np.int64(k0), np.int64(m), tag, np.int64(last), np.int64(refractory),
-                t_a, t_b, keys, tags)
-    every_key, every_tag = np.full(k0 + w, -2, key_dtype), np.zeros(k0 + w, np.int32)
-    scalar(a, b, k0 + w, tag, np.int64(-10**9), 0, t_a, t_b, every_key, every_tag)
-    assert np.array_equal(keys, every_key[k0:]) and np.array_equal(tags, every_tag[k0:])
-    times = np.concatenate([[last], keys[:m].astype(np.int64) + t_a])
+                t_a, t_b, words)
+    every = np.full(k0 + w, -2, np.int64)
+    scalar(a, b, k0 + w, tag, np.int64(-10**9), 0, t_a, t_b, every)
+    assert np.array_equal(words, every[k0:])
+    assert np.all(words.astype(np.int32) == tag)                # the low half: the tag
+    times = np.concatenate([[last], (words[:m] >> 32) + t_a])
+    assert np.all((times[1:] > t_a) & (times[1:] <= t_b))
     assert kept == bool(np.all(np.diff(times) >= refractory))
     if k0 == 0:                   # the scalar writer's own refractory filter agrees
-        filtered_key, filtered_tag = np.zeros(w, key_dtype), np.zeros(w, np.int32)
+        filtered = np.zeros(w, np.int64)
         n, last_kept = scalar(a, b, m, tag, np.int64(last), np.int64(refractory), t_a, t_b,
-                              filtered_key, filtered_tag)
+                              filtered)
         assert kept == (n == m)
         if kept:
-            assert np.array_equal(keys[:m], filtered_key[:m])
-            assert last_kept == keys[m - 1] + t_a
+            assert np.array_equal(words[:m], filtered[:m])
+            assert last_kept == times[-1]
 
 
 @pytest.mark.parametrize("noise_hz", [50.0, 2000.0])
@@ -171,7 +171,7 @@ def test_buffers_grow_and_pass_two_resumes(noise_hz):
     sim = EventSimulator(24, 20, cfg, seed=3)
     sim._buffers = _kernel.Buffers(1, 24 * 20)
     parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
-    assert len(sim._buffers.key) > 8
+    assert len(sim._buffers.words) > 8
     expected = simulate(frames, times, cfg, seed=3, device="numpy")
     for name in ("t", "x", "y", "p"):
         got = np.concatenate([getattr(e, name) for e in parts])
@@ -196,7 +196,7 @@ def test_radix_sort_passes_for_every_interval_length(fps):
 
 @pytest.mark.parametrize("gap_us, leak_hz", [(20_000_000, 1.0), (2**32 + 1_000, 0.01)])
 def test_very_long_interval_takes_the_merge_sort(gap_us, leak_hz):
-    # 20 s is beyond the radix sort; 72 min (half of it past 2**31 us) beyond int32 keys
+    # 20 s is beyond the radix sort; 72 min (past 2**31 us) beyond the kernel: NumPy takes it
     frames = _walking_bar(3)
     times = np.array([0, gap_us, gap_us + 500])
     assert times[1] - times[0] >= _kernel._RADIX_SPAN

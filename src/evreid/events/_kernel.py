@@ -39,16 +39,19 @@ except ImportError:                      # pragma: no cover - numba is a depende
 #: Crossings within this fraction of a threshold count (the NumPy path uses it too).
 CROSS_TOL = 1e-9
 #: From this many microseconds between two samples on, the radix sort gives way to a
-#: merge sort (and the time keys of the buffers may pass int32).
+#: merge sort.
 _RADIX_SPAN = 1 << 24
-_INT32_MAX = int(np.iinfo(np.int32).max)
+#: The longest interval the kernel takes (about 35.8 minutes): event times are buffered
+#: as int32 microseconds after its start. ``EventSimulator`` gives longer ones to NumPy.
+MAX_SPAN = int(np.iinfo(np.int32).max)
 #: A segment's first crossings are written without a branch on its count (most
 #: firing pixels cross once or twice; two measured fastest, four slower).
 _SHORT = 2
 #: A segment of up to this many crossings is written in one go, as vectors (``_emit_wide``).
 _WIDE = 8
-#: Events are buffered as (microseconds after the interval's start, tag): the tag packs
-#: x in bits 0-15, y in bits 16-30 and an OFF polarity in the sign bit (``_decode``).
+#: Events are buffered as int64 words, (microseconds after the interval's start) << 32 |
+#: tag, which the sort orders as they are; the tag packs x in bits 0-15, y in bits 16-30
+#: and an OFF polarity in the sign bit (``_decode``).
 _TAG_OFF = -2147483648
 #: Eight busy bytes (0 or 1, the first pixel lowest) times this, shifted right by 56:
 #: bit k set if pixel k is busy (the partial products never overlap, so never carry).
@@ -72,7 +75,12 @@ if numba is not None:
     _u = np.uint64
 
     @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _emit(A, B, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag):
+    def _word(key, tag):
+        """An event's buffer word: its time key (0 <= key <= MAX_SPAN) over its tag."""
+        return (np.int64(key) << 32) | (np.int64(tag) & 0xFFFFFFFF)
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _emit(A, B, m, tag, last, R, t_a, t_b, n, words):
         """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
         the refractory filter into the buffers; returns (count, last kept time).
 
@@ -86,24 +94,22 @@ if numba is not None:
             t = min(max(t, t_a + 1), t_b)
             keep = (k <= m) & ((R == 0) | (t - last >= R))
             last = t if keep else last
-            ev_key[_u(n)] = t - t_a
-            ev_tag[_u(n)] = tag
+            words[_u(n)] = _word(t - t_a, tag)
             n += keep
         for k in range(_SHORT + 1, m + 1):
             t = np.int64(np.rint(A + np.float64(k) * B))
             t = min(max(t, t_a + 1), t_b)
             keep = R == 0 or t - last >= R
             last = t if keep else last
-            ev_key[_u(n)] = t - t_a
-            ev_tag[_u(n)] = tag
+            words[_u(n)] = _word(t - t_a, tag)
             n += keep
         return n, last
 
     @intrinsic
-    def _emit_wide(typingctx, A, B, k0, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag):
+    def _emit_wide(typingctx, A, B, k0, m, tag, last, R, t_a, t_b, n, words):
         """Crossings ``k0`` + 1 .. ``k0`` + ``_WIDE`` of a segment (as ``_emit``: times
-        rint(A + k*B), clamped to (t_a, t_b]) written to ``ev_key`` / ``ev_tag[n:n + _WIDE]``
-        as vectors; returns whether the refractory filter keeps the first ``m`` of them,
+        rint(A + k*B), clamped to (t_a, t_b]) written to ``words[n:n + _WIDE]`` as one
+        vector; returns whether the refractory filter keeps the first ``m`` of them,
         ``last`` being the time of the crossing before (then those ``m`` are events; else
         the caller writes the segment with ``_emit``, over these slots).
 
@@ -114,12 +120,11 @@ if numba is not None:
         bits; tests hold the two to that.
         """
         ints = (k0, m, last, R, t_a, t_b, n)
-        if not (isinstance(ev_key, types.Array) and isinstance(ev_key.dtype, types.Integer)
-                and isinstance(ev_tag, types.Array) and ev_tag.dtype == types.int32
+        if not (isinstance(words, types.Array) and words.dtype == types.int64
                 and all(isinstance(v, types.Integer) for v in (tag, *ints))
                 and isinstance(A, types.Float) and isinstance(B, types.Float)):
             return None
-        signature = types.boolean(A, B, k0, m, tag, last, R, t_a, t_b, n, ev_key, ev_tag)
+        signature = types.boolean(A, B, k0, m, tag, last, R, t_a, t_b, n, words)
 
         def codegen(context, builder, sig, args):
             def cast(k, to):
@@ -131,7 +136,7 @@ if numba is not None:
             tag_ = cast(4, types.int32)
             i32, i64 = ir.IntType(32), ir.IntType(64)
             doubles, longs = ir.VectorType(ir.DoubleType(), _WIDE), ir.VectorType(i64, _WIDE)
-            words = ir.VectorType(i32, _WIDE)
+            masks = ir.VectorType(i32, _WIDE)
 
             def lanes(vector_type, values):
                 return ir.Constant(vector_type, list(values))
@@ -139,7 +144,7 @@ if numba is not None:
             def splat(value, vector_type):
                 undef = ir.Constant(vector_type, ir.Undefined)
                 first = builder.insert_element(undef, value, ir.Constant(i32, 0))
-                return builder.shuffle_vector(first, undef, lanes(words, [0] * _WIDE))
+                return builder.shuffle_vector(first, undef, lanes(masks, [0] * _WIDE))
 
             rint = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(doubles, [doubles]), f"llvm.rint.v{_WIDE}f64")
@@ -153,20 +158,17 @@ if numba is not None:
             t = builder.select(builder.icmp_signed(">", t, low), t, low)
             t = builder.select(builder.icmp_signed("<", t, high), t, high)
 
-            key_type = context.get_value_type(sig.args[10].dtype)
             keys = builder.sub(t, splat(t_a_, longs))
-            if key_type.width < 64:
-                keys = builder.trunc(keys, ir.VectorType(key_type, _WIDE))
-            for k_arg, values, width in ((10, keys, key_type.width), (11, splat(tag_, words), 32)):
-                array = cgutils.create_struct_proxy(sig.args[k_arg])(context, builder,
-                                                                      value=args[k_arg])
-                at = builder.bitcast(builder.gep(array.data, [n_]), values.type.as_pointer())
-                builder.store(values, at).align = width // 8
+            packed = builder.or_(builder.shl(keys, lanes(longs, [32] * _WIDE)),
+                                 splat(builder.zext(tag_, i64), longs))
+            array = cgutils.create_struct_proxy(sig.args[10])(context, builder, value=args[10])
+            at = builder.bitcast(builder.gep(array.data, [n_]), longs.as_pointer())
+            builder.store(packed, at).align = 8
 
             # each crossing's gap to the one before (the first's to ``last``): all kept
             # when no gap among the first m is under the refractory period
             before = builder.shuffle_vector(t, splat(last_, longs),
-                                            lanes(words, [_WIDE, *range(_WIDE - 1)]))
+                                            lanes(masks, [_WIDE, *range(_WIDE - 1)]))
             short = builder.icmp_signed("<", builder.sub(t, before), splat(R_, longs))
             counted = builder.icmp_signed("<=", lanes(longs, range(1, _WIDE + 1)),
                                           splat(m_, longs))
@@ -230,9 +232,9 @@ if numba is not None:
         # one multiplication, whose table entry lists the busy ones (written
         # unconditionally: ``active`` has 8 slots of room at its end).
         n_active = 0
-        words = busy.view(np.uint64)
-        for w in range(words.shape[0]):
-            mask = _u((words[_u(w)] * _BYTE_BITS) >> np.uint64(56))
+        busy_words = busy.view(np.uint64)
+        for w in range(busy_words.shape[0]):
+            mask = _u((busy_words[_u(w)] * _BYTE_BITS) >> np.uint64(56))
             base = np.int32(8 * w)
             for k in range(8):
                 active[_u(n_active + k)] = base + _BUSY_AT[mask, k]
@@ -241,7 +243,7 @@ if numba is not None:
 
     @_jit
     def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
-               noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, ev_key, ev_tag,
+               noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, words,
                crossings, line_a, line_b, active):
         """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
         pixel-major, each pixel's in time order, into the event buffers from index ``n``
@@ -260,7 +262,7 @@ if numba is not None:
         pixel. Helpers are inlined: a real call per pixel that passes arrays costs
         reference counting, several times the work itself.
         """
-        capacity = ev_key.shape[0]
+        capacity = words.shape[0]
         dt = np.float64(t_b - t_a)
         t_a_f = np.float64(t_a)
         noisy = noise_t.shape[0] > 0
@@ -283,18 +285,17 @@ if numba is not None:
                 B = line_b[i]
                 # eight crossings at a time while the refractory period drops none (the
                 # first eight apart: a loop there too cost more than it saved)
-                if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, ev_key, ev_tag):
+                if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, words):
                     k0 = np.int64(_WIDE)
                     while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
-                                                 ev_key[_u(n + k0 - 1)] + t_a, R, t_a, t_b,
-                                                 n + k0, ev_key, ev_tag):
+                                                 (words[_u(n + k0 - 1)] >> 32) + t_a, R, t_a,
+                                                 t_b, n + k0, words):
                         k0 += _WIDE
                     if k0 >= m:
-                        last[i] = ev_key[_u(n + m - 1)] + t_a
+                        last[i] = (words[_u(n + m - 1)] >> 32) + t_a
                         n += m
                         continue
-                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a, t_b, n,
-                                   ev_key, ev_tag)
+                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a, t_b, n, words)
             if a >= n_active:
                 break
             i = _u(active[_u(a)])
@@ -349,8 +350,7 @@ if numba is not None:
                     A = t0 - e0 * inv
                     B = c * inv
                     tag = tag_on if sgn > 0 else tag_off
-                    n, last_i = _emit(A, B, count, tag, last_i, R, t_a, t_b, n, ev_key,
-                                      ev_tag)
+                    n, last_i = _emit(A, B, count, tag, last_i, R, t_a, t_b, n, words)
                 if j < 0:
                     break
                 # the noise event resets its pixel, kept or not
@@ -361,8 +361,7 @@ if numba is not None:
                         last_i = tn_i
                     if n + 1 > capacity:
                         return n_pixel, a
-                    ev_key[n] = tn_i - t_a
-                    ev_tag[n] = tag_on if noise_pol[j] > 0 else tag_off
+                    words[n] = _word(tn_i - t_a, tag_on if noise_pol[j] > 0 else tag_off)
                     n += 1
                 t0 = tn
                 u0 = u1
@@ -373,29 +372,28 @@ if numba is not None:
         return n, n_active
 
     @_jit
-    def _write_sorted(n, t_a, span, ev_key, ev_tag, work_a, work_b, out_t, out_tag, offset):
-        """The first ``n`` buffered events, stably sorted by time, into ``out_*`` from
-        ``offset`` on.
+    def _write_sorted(n, t_a, span, words, work, out_t, out_tag, offset):
+        """The first ``n`` buffered event words, stably sorted by time, into ``out_*`` from
+        ``offset`` on (``words`` is reused as work space).
 
         An LSD radix sort on the microsecond within the interval, one byte a pass (two
-        passes for up to 65,535 us, three up to 2**24), on (time << 32 | tag) words in
-        ``work_a`` / ``work_b``: each pass scatters into 256 sequential runs, which stay
-        in cache, where one counting sort over every microsecond scattered at random
-        (28 % slower). Longer intervals take a merge sort.
+        passes for up to 65,535 us, three up to 2**24), between ``words`` and ``work``:
+        each pass scatters into 256 sequential runs, which stay in cache, where one
+        counting sort over every microsecond scattered at random (28 % slower). Longer
+        intervals take a merge sort.
         """
         if span >= _RADIX_SPAN:
-            order = np.argsort(ev_key[:n], kind="mergesort")
+            order = np.argsort(words[:n] >> 32, kind="mergesort")
             for k in range(n):
-                e = order[k]
-                out_t[offset + k] = t_a + ev_key[e]
-                out_tag[offset + k] = ev_tag[e]
+                v = words[order[k]]
+                out_t[offset + k] = t_a + (v >> 32)
+                out_tag[offset + k] = np.int32(v & 0xFFFFFFFF)
             return
         three = span >= 65536
         passes = 3 if three else 2
         counts = np.zeros((passes, 256), np.int64)
         for e in range(n):
-            key = np.int64(ev_key[_u(e)])
-            work_a[_u(e)] = (key << 32) | (np.int64(ev_tag[_u(e)]) & 0xFFFFFFFF)
+            key = words[_u(e)] >> 32
             counts[0, _u(key & 255)] += 1
             counts[1, _u((key >> 8) & 255)] += 1
             if three:
@@ -406,7 +404,7 @@ if numba is not None:
                 c = counts[d, k]
                 counts[d, k] = total
                 total += c
-        src, dst = work_a, work_b
+        src, dst = words, work
         for d in range(passes):
             shift = 32 + 8 * d
             for e in range(n):
@@ -485,13 +483,12 @@ def pixel_tags(pixels: int, width: int) -> np.ndarray:
 
 
 class Buffers:
-    """Work arrays of one simulator, reused every interval: the event buffers (grown
-    when an interval has more events than they hold), pass 1's per-pixel results, the
-    noise links, the sort's work arrays and two log-intensity frames."""
+    """Work arrays of one simulator, reused every interval: the event words (grown when
+    an interval has more events than they hold) and the sort's work space, pass 1's
+    per-pixel results, the noise links and two log-intensity frames."""
 
     def __init__(self, capacity: int, pixels: int) -> None:
-        self.key = np.empty(capacity, np.int32)
-        self.tag = np.empty(capacity, np.int32)
+        self.words = np.empty(capacity, np.int64)
         self.crossings = np.empty(pixels, np.int32)
         self.line_a = np.empty(pixels, np.float64)
         self.line_b = np.empty(pixels, np.float64)
@@ -499,28 +496,19 @@ class Buffers:
         self.busy = np.zeros(-(-pixels // 8) * 8, np.bool_)
         self.noise_head = np.full(pixels, -1, np.int64)
         self._logs = [np.empty(pixels, np.float64), np.empty(pixels, np.float64)]
-        self._work = [np.empty(0, np.int64), np.empty(0, np.int64)]
+        self._work = np.empty(0, np.int64)
 
-    def sort_room(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Two work arrays of at least ``n`` words for the radix sort."""
-        if len(self._work[0]) < n:
-            self._work = [np.empty(max(n, 2 * len(self._work[0])), np.int64) for _ in (0, 1)]
-        return self._work[0], self._work[1]
+    def sort_room(self, n: int) -> np.ndarray:
+        """A work array of at least ``n`` words for the radix sort."""
+        if len(self._work) < n:
+            self._work = np.empty(max(n, 2 * len(self._work)), np.int64)
+        return self._work
 
     def grow(self, n: int) -> None:
         """Twice the event room (at least 1,024), the first ``n`` events kept."""
-        for name in ("key", "tag"):
-            old = getattr(self, name)
-            new = np.empty(max(2 * len(old), 1024), old.dtype)
-            new[:n] = old[:n]
-            setattr(self, name, new)
-
-    def key_width(self, span: int) -> None:
-        """Event times are buffered as microseconds after the interval's start: int32,
-        or int64 for an interval longer than int32 can count (no silent wrap)."""
-        dtype = np.int32 if span <= _INT32_MAX else np.int64
-        if self.key.dtype != dtype:
-            self.key = np.empty(len(self.key), dtype)
+        new = np.empty(max(2 * len(self.words), 1024), np.int64)
+        new[:n] = self.words[:n]
+        self.words = new
 
     def log_of(self, table: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """``table[frame]``, flat, in one of two arrays used in turn: a frame's log
@@ -552,6 +540,16 @@ class EventSink:
             new[:self.size] = old[:self.size]
             setattr(self, name, new)
 
+    def append(self, t: np.ndarray, pixel: np.ndarray, p: np.ndarray, tags: np.ndarray) -> None:
+        """Events given as (t, flat pixel, polarity) -- from the NumPy path -- at the end;
+        ``tags``: the sensor's ``pixel_tags``."""
+        n = len(t)
+        self.reserve(n)
+        self.t[self.size:self.size + n] = t
+        self.tag[self.size:self.size + n] = np.where(p < 0, tags[pixel] | np.int32(_TAG_OFF),
+                                                     tags[pixel])
+        self.size += n
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(t, x, y, p) of the events written, trimmed in place (the sink is spent)."""
         if len(self.t) != self.size:
@@ -573,8 +571,9 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     ``leak_per_us``: per pixel, or empty for no leak. ``noise``: shot-noise draws
     (pixels, uniforms) as ``_link_noise`` takes them, or None.
     """
+    if not 0 < t_b - t_a <= MAX_SPAN:
+        raise ValueError(f"interval of {t_b - t_a} us: the kernel takes 1..{MAX_SPAN}")
     b = buffers
-    b.key_width(t_b - t_a)
     tags = pixel_tags(La.shape[0], width)
     if noise is None:
         noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
@@ -588,7 +587,7 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     while True:
         n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
                          t_b, refractory_us, b.noise_head, noise_t, noise_pol, noise_next,
-                         noise_ref, tags, b.key, b.tag, b.crossings, b.line_a, b.line_b,
+                         noise_ref, tags, b.words, b.crossings, b.line_a, b.line_b,
                          b.active)
         if done == n_active:
             break
@@ -596,8 +595,7 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     if noise is not None:
         _unlink(noise[0], b.noise_head)
     sink.reserve(n)
-    work_a, work_b = b.sort_room(n)
-    _write_sorted(n, t_a, t_b - t_a, b.key, b.tag, work_a, work_b, sink.t, sink.tag, sink.size)
+    _write_sorted(n, t_a, t_b - t_a, b.words, b.sort_room(n), sink.t, sink.tag, sink.size)
     sink.size += n
 
 
