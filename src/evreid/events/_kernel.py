@@ -82,7 +82,7 @@ if numba is not None:
     @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
     def _emit(A, B, m, tag, last, R, t_a, t_b, n, words):
         """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
-        the refractory filter into the buffers; returns (count, last kept time).
+        the refractory filter into ``words``; returns (count, last kept time).
 
         Every crossing is written and a dropped one is overwritten by the next (the
         count only advances when kept); the first ``_SHORT`` slots are written whatever
@@ -246,10 +246,10 @@ if numba is not None:
                noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, words,
                crossings, line_a, line_b, active):
         """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
-        pixel-major, each pixel's in time order, into the event buffers from index ``n``
-        on; advances those pixels' state (``ref``, ``last``) in place. Returns (events
-        in the buffers, where it stopped): it stops before a pixel whose events do not
-        fit, so the caller can grow the buffers and go on from there.
+        pixel-major, each pixel's in time order, into ``words`` from index ``n`` on;
+        advances those pixels' state (``ref``, ``last``) in place. Returns (events in
+        ``words``, where it stopped): it stops before a pixel whose events do not fit,
+        so the caller can grow ``words`` and go on from there.
 
         ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
         order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
