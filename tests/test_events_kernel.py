@@ -169,7 +169,7 @@ def test_buffers_grow_and_pass_two_resumes(noise_hz):
     times = frame_timestamps_us(5, 25.0)
     cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=noise_hz)
     sim = EventSimulator(24, 20, cfg, seed=3)
-    sim._buffers = _kernel.Buffers(1, 24 * 20)
+    sim._buffers = _kernel.Buffers(1, 24 * 20, 20)
     parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
     assert len(sim._buffers.words) > 8
     expected = simulate(frames, times, cfg, seed=3, device="numpy")

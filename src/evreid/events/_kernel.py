@@ -4,9 +4,8 @@ Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
 cumsum, gathers, a radix sort). Here a vectorised pass over all pixels finds each
 one's crossings, a second pass over the pixels that fire (or have noise) writes
 their events (up to eight of a pixel at once, as vectors written in LLVM IR), and a
-radix sort on the interval's microseconds orders them;
-the pixel state is advanced in place. It is the
-same model as :class:`evreid.events.simulator.EventSimulator` performed with
+radix sort on the interval's microseconds orders them; the pixel state is advanced
+in place. It is the same model as :class:`evreid.events.simulator.EventSimulator` performed with
 the same float64 operations in the same order (no fast-math, so no fused
 multiply-add), hence the same events, bit for bit; tests hold the two paths to
 that.
@@ -485,9 +484,11 @@ def pixel_tags(pixels: int, width: int) -> np.ndarray:
 class Buffers:
     """Work arrays of one simulator, reused every interval: the event words (grown when
     an interval has more events than they hold) and the sort's work space, pass 1's
-    per-pixel results, the noise links and two log-intensity frames."""
+    per-pixel results, the noise links, two log-intensity frames -- and the sensor's
+    pixel tags."""
 
-    def __init__(self, capacity: int, pixels: int) -> None:
+    def __init__(self, capacity: int, pixels: int, width: int) -> None:
+        self.tags = pixel_tags(pixels, width)
         self.words = np.empty(capacity, np.int64)
         self.crossings = np.empty(pixels, np.int32)
         self.line_a = np.empty(pixels, np.float64)
@@ -546,8 +547,8 @@ class EventSink:
         n = len(t)
         self.reserve(n)
         self.t[self.size:self.size + n] = t
-        self.tag[self.size:self.size + n] = np.where(p < 0, tags[pixel] | np.int32(_TAG_OFF),
-                                                     tags[pixel])
+        on = tags[pixel]
+        self.tag[self.size:self.size + n] = np.where(p < 0, on | np.int32(_TAG_OFF), on)
         self.size += n
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -564,7 +565,7 @@ class EventSink:
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
                  cm: np.ndarray, leak_per_us: np.ndarray, last_t: np.ndarray, t_a: int,
                  t_b: int, refractory_us: int, noise: tuple[np.ndarray, np.ndarray] | None,
-                 width: int, buffers: Buffers, sink: EventSink) -> None:
+                 buffers: Buffers, sink: EventSink) -> None:
     """Writes the sorted events of the interval (t_a, t_b] into ``sink`` and advances the
     pixel state (``ref``, ``last_t``) in place.
 
@@ -574,7 +575,6 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     if not 0 < t_b - t_a <= MAX_SPAN:
         raise ValueError(f"interval of {t_b - t_a} us: the kernel takes 1..{MAX_SPAN}")
     b = buffers
-    tags = pixel_tags(La.shape[0], width)
     if noise is None:
         noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
     else:
@@ -587,7 +587,7 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     while True:
         n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
                          t_b, refractory_us, b.noise_head, noise_t, noise_pol, noise_next,
-                         noise_ref, tags, b.words, b.crossings, b.line_a, b.line_b,
+                         noise_ref, b.tags, b.words, b.crossings, b.line_a, b.line_b,
                          b.active)
         if done == n_active:
             break

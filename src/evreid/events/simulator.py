@@ -360,7 +360,7 @@ class EventSimulator:
         self.L_prev: Any = None
         self._xy: tuple[np.ndarray, np.ndarray] | None = None
         self._log_table: np.ndarray | None = None
-        self._buffers = _kernel.Buffers(4 * P, P) if self.compiled else None
+        self._buffers = _kernel.Buffers(4 * P, P, self.width) if self.compiled else None
         self._no_leak = np.zeros(0)
         self._refractory_us = int(cfg.refractory_us)
         self._last_count = 0            # events of the last frame: sizes the next output
@@ -442,11 +442,11 @@ class EventSimulator:
             if t_b - t_a > _kernel.MAX_SPAN:
                 # over 35 minutes between two samples: NumPy's turn (same state, same events)
                 t, pixel, p = self._interval(t_b, luma_b, Lb)
-                sink.append(t, pixel, p, _kernel.pixel_tags(self.npix, self.width))
+                sink.append(t, pixel, p, self._buffers.tags)
                 continue
             _kernel.run_interval(self.L_prev, Lb, self.ref, self.cp, self.cm, leak, self.last_t,
                                  t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b),
-                                 self.width, self._buffers, sink)
+                                 self._buffers, sink)
             self.L_prev = Lb
             self.t_prev, self.luma_prev = t_b, luma_b
         self._last_count = sink.size - start
