@@ -123,6 +123,22 @@ def test_shot_noise_rate_and_polarities():
     assert len(ev) < 3 * expected
 
 
+def test_shot_noise_is_uniform_over_pixels_and_time():
+    sim = EventSimulator(5, 7, IDEAL.replace(shot_noise_rate_hz=2000.0), seed=3)
+    t, pix, p = (sim.xp.numpy(a) for a in sim._shot_noise(1_000, 1_000_000))
+    n = len(t)
+    expected = 2000.0 * 35 * 0.999
+    assert abs(n - expected) < 4 * math.sqrt(expected)
+    assert t.min() > 1_000 and t.max() <= 1_000_000
+    # each pixel, each tenth of the interval and each polarity gets its share
+    for counts, cells in ((np.bincount(pix, minlength=35), 35),
+                          (np.bincount((t - 1_001) * 10 // 999_000, minlength=10), 10),
+                          (np.bincount(p + 1, minlength=3)[[0, 2]], 2)):
+        assert len(counts) == cells
+        chi2 = float(np.sum((counts - n / cells) ** 2 / (n / cells)))
+        assert chi2 < cells + 6 * math.sqrt(2 * cells), (cells, counts)
+
+
 def test_shot_noise_reset_moves_reference():
     # one pixel, static: every noise event shifts its reference, so the pixel
     # answers with an opposite event right after the first same-sign noise

@@ -419,24 +419,26 @@ if numba is not None:
             out_tag[_u(offset + e)] = np.int32(v & 0xFFFFFFFF)
 
     @_jit
-    def _link_noise(pix, u, t_a, t_b, head, ref):
-        """Shot-noise events from their draws (``pix``, then ``u``: one uniform for the
-        time and one for the polarity of each, as ``EventSimulator._shot_noise`` turns
-        them into events), linked per pixel in time order, ties in draw order (as the
-        NumPy path ranks them): ``head[pixel]`` (-1 where none) is set to each pixel's
-        first. Returns (times, polarities, next-in-pixel or -1, the pixel's ``ref`` at
+    def _link_noise(u, pixels, t_a, t_b, head, ref):
+        """Shot-noise events from their draws (``u``: three uniforms per event, for its
+        pixel, time and polarity, as ``EventSimulator._shot_noise`` turns them into
+        events), linked per pixel in time order, ties in draw order (as the NumPy path
+        ranks them): ``head[pixel]`` (-1 where none) is set to each pixel's first.
+        Returns (pixels, times, polarities, next-in-pixel or -1, the pixel's ``ref`` at
         its first event)."""
-        n = pix.shape[0]
+        n = u.shape[0] // 3
         dt = np.float64(t_b - t_a)
+        noise_pix = np.empty(n, np.int64)
         noise_t = np.empty(n, np.int64)
         noise_pol = np.empty(n, np.int8)
         nxt = np.empty(n, np.int64)
         noise_ref = np.empty(n, np.float64)
         for e in range(n):
-            t = t_b - np.int64(np.floor(u[e] * dt))
+            i = min(np.int64(np.floor(u[e] * pixels)), pixels - 1)
+            noise_pix[e] = i
+            t = t_b - np.int64(np.floor(u[n + e] * dt))
             noise_t[e] = t
-            noise_pol[e] = 1 if u[n + e] < 0.5 else -1
-            i = pix[e]
+            noise_pol[e] = 1 if u[2 * n + e] < 0.5 else -1
             prev = -1
             cur = head[i]
             while cur >= 0 and noise_t[cur] <= t:
@@ -448,8 +450,8 @@ if numba is not None:
             else:
                 nxt[prev] = e
         for e in range(n):
-            noise_ref[e] = ref[pix[e]]
-        return noise_t, noise_pol, nxt, noise_ref
+            noise_ref[e] = ref[noise_pix[e]]
+        return noise_pix, noise_t, noise_pol, nxt, noise_ref
 
     @_jit
     def _decode(tag, x, y, p):
@@ -564,25 +566,24 @@ class EventSink:
 
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
                  cm: np.ndarray, leak_per_us: np.ndarray, last_t: np.ndarray, t_a: int,
-                 t_b: int, refractory_us: int, noise: tuple[np.ndarray, np.ndarray] | None,
+                 t_b: int, refractory_us: int, noise: np.ndarray | None,
                  buffers: Buffers, sink: EventSink) -> None:
     """Writes the sorted events of the interval (t_a, t_b] into ``sink`` and advances the
     pixel state (``ref``, ``last_t``) in place.
 
-    ``leak_per_us``: per pixel, or empty for no leak. ``noise``: shot-noise draws
-    (pixels, uniforms) as ``_link_noise`` takes them, or None.
+    ``leak_per_us``: per pixel, or empty for no leak. ``noise``: the shot-noise draws
+    as ``_link_noise`` takes them, or None.
     """
     if not 0 < t_b - t_a <= MAX_SPAN:
         raise ValueError(f"interval of {t_b - t_a} us: the kernel takes 1..{MAX_SPAN}")
     b = buffers
     if noise is None:
-        noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
+        noise_pix, noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
     else:
-        noise_t, noise_pol, noise_next, noise_ref = _link_noise(noise[0], noise[1], t_a, t_b,
-                                                                b.noise_head, ref)
-    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b,
-                      _NO_NOISE[0] if noise is None else noise[0], b.crossings, b.line_a,
-                      b.line_b, b.busy, b.active)
+        noise_pix, noise_t, noise_pol, noise_next, noise_ref = _link_noise(
+            noise, ref.shape[0], t_a, t_b, b.noise_head, ref)
+    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b.crossings,
+                      b.line_a, b.line_b, b.busy, b.active)
     n, done = 0, 0
     while True:
         n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
@@ -593,11 +594,11 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
             break
         b.grow(n)
     if noise is not None:
-        _unlink(noise[0], b.noise_head)
+        _unlink(noise_pix, b.noise_head)
     sink.reserve(n)
     _write_sorted(n, t_a, t_b - t_a, b.words, b.sort_room(n), sink.t, sink.tag, sink.size)
     sink.size += n
 
 
-_NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, np.int64),
-             np.zeros(0, np.float64))
+_NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8),
+             np.zeros(0, np.int64), np.zeros(0, np.float64))
