@@ -64,7 +64,10 @@ pass them with their own timestamps.
 
 Determinism: all random draws come from NumPy generators spawned from
 ``seed``: one stream for the threshold mismatch, one for leak rates and phase,
-one for shot noise, so turning noise on does not change the mismatch.
+one for shot noise, so turning noise on does not change the mismatch. The
+per-pixel normals (thresholds, leak rates) are a ziggurat over the generator's
+raw words (:mod:`evreid.events._ziggurat`, the same numbers with or without
+numba), about twice as fast as ``Generator.standard_normal``.
 
 Event order: by time, ties by pixel (row-major), then in order of generation
 (time order) within the pixel -- the same in every path.
@@ -93,7 +96,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evreid.errors import EvreidError
-from evreid.events import _kernel
+from evreid.events import _kernel, _ziggurat
 from evreid.events._backend import NumpyOps, TorchOps, get_ops
 from evreid.events.types import MAX_SENSOR_SIDE, Events
 
@@ -335,7 +338,7 @@ class EventSimulator:
         xp = self.xp
         thr_ss, leak_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
         rng = np.random.default_rng(thr_ss)
-        draws = rng.standard_normal((2, P))
+        draws = _ziggurat.standard_normal(rng, 2 * P).reshape(2, P)
         cp = np.maximum(cfg.pos_threshold + cfg.threshold_sigma * draws[0], cfg.min_threshold)
         cm = np.maximum(cfg.neg_threshold + cfg.threshold_sigma * draws[1], cfg.min_threshold)
         self._cp_np, self._cm_np = cp, cm
@@ -344,7 +347,7 @@ class EventSimulator:
         self.cmin = xp.float64(np.minimum(cp, cm))
         leak_rng = np.random.default_rng(leak_ss)
         if cfg.leak_rate_hz > 0:
-            jitter = leak_rng.standard_normal(P)
+            jitter = _ziggurat.standard_normal(leak_rng, P)
             rates = cfg.leak_rate_hz * np.maximum(0.0, 1.0 + cfg.leak_jitter * jitter)
             self.leak_per_us = xp.float64(rates * cp * 1e-6)   # log units per microsecond
             self._phase = leak_rng.random(P) * cp
