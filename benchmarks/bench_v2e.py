@@ -202,36 +202,70 @@ def tune_allocator() -> bool:
     return module.tune_allocator()
 
 
-def _worker(args: tuple) -> dict:
-    """One process of a --processes run: its share of the tracklets, one thread."""
-    simulator, videos, device, seed = args
+def _setup_worker(simulator: str) -> None:
     tune_allocator()
     if simulator == "evreid":
-        return run_once_evreid(videos, seed, device)
+        return
     import torch
 
     torch.set_num_threads(1)
     for name in ("v2ecore", "v2e"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _run_share(simulator: str, videos: list[np.ndarray], device: str, seed: int) -> dict:
+    if simulator == "evreid":
+        return run_once_evreid(videos, seed, device)
     return run_once(import_v2e()[0], videos, device, seed)
+
+
+def _worker(simulator: str, videos: list[np.ndarray], device: str, seed: int, ready,
+            results) -> None:
+    """One process of a --processes run: warms up on its longest tracklet, waits for
+    the others, then simulates its whole share (one thread) and reports."""
+    try:
+        _setup_worker(simulator)
+        _run_share(simulator, videos[:1], device, seed)
+        ready.wait()
+        results.put(_run_share(simulator, videos, device, seed))
+    except Exception as exc:  # reported to the parent, which would otherwise wait
+        ready.abort()
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
 def run_parallel(simulator: str, videos: list[np.ndarray], device: str, seed: int,
                  processes: int) -> dict:
-    """Wall time of all tracklets over ``processes`` workers (longest first, round robin)."""
+    """Wall time of all tracklets over ``processes`` workers (longest first, round robin).
+
+    The clock starts when every worker holds its share and has warmed up on its longest
+    tracklet (imports, compiled-kernel cache, the heap grown to size): shipping the
+    frames to a worker (~60 MB per share here) and starting it are not simulation."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import threading
 
     order = sorted(range(len(videos)), key=lambda k: -len(videos[k]))
     shares = [[videos[k] for k in order[i::processes]] for i in range(processes)]
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
-        # warm every worker (imports, compiled-kernel cache) before the timer
-        list(pool.map(_worker, [(simulator, [v[:3] for v in share[:1]], device, seed)
-                                for share in shares]))
-        start = time.perf_counter()
-        parts = list(pool.map(_worker, [(simulator, share, device, seed) for share in shares]))
-        seconds = time.perf_counter() - start
+    ready = ctx.Barrier(processes + 1)
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=(simulator, share, device, seed, ready,
+                                                 results)) for share in shares]
+    for w in workers:
+        w.start()
+    try:
+        ready.wait(timeout=1800)
+    except threading.BrokenBarrierError:
+        parts = [results.get(timeout=60) for _ in workers]
+        errors = [p["error"] for p in parts if "error" in p] or ["a worker did not start"]
+        sys.exit(f"bench_v2e: worker failed: {errors[0]}")
+    start = time.perf_counter()
+    parts = [results.get(timeout=7200) for _ in workers]
+    seconds = time.perf_counter() - start
+    for w in workers:
+        w.join()
+    errors = [p["error"] for p in parts if "error" in p]
+    if errors:
+        sys.exit(f"bench_v2e: worker failed: {errors[0]}")
     frames = sum(p["frames"] for p in parts)
     events = sum(p["events"] for p in parts)
     return {"frames": frames, "tracklets": len(videos), "seconds": seconds,
@@ -239,6 +273,7 @@ def run_parallel(simulator: str, videos: list[np.ndarray], device: str, seed: in
             "events_per_frame": events / frames,
             "events_per_interval": events / max(frames - len(videos), 1),
             "mevents_per_s": events / seconds / 1e6, "processes": processes,
+            "worker_seconds": [round(p["seconds"], 3) for p in parts],
             "path": parts[0].get("path", "v2e")}
 
 
@@ -303,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{res['frames_per_s']:.1f} frames/s, {res['events']:,} events, "
               f"{res['events_per_frame']:,.0f} events/frame "
               f"({res['events_per_interval']:,.0f} per frame interval), "
-              f"{res['mevents_per_s']:.3f} Mevents/s, torch threads {res['torch_threads']}")
+              f"{res['mevents_per_s']:.3f} Mevents/s, torch threads {res['torch_threads']}"
+              + (f", worker seconds {res['worker_seconds']}" if "worker_seconds" in res else ""))
     fps = [r["frames_per_s"] for r in runs]
     eps = [r["mevents_per_s"] for r in runs]
     print(f"frames/s best {max(fps):.1f} median {statistics.median(fps):.1f}; "
@@ -336,7 +372,8 @@ def main_evreid(args: argparse.Namespace) -> int:
         print(f"run {r + 1}: {res['frames']} frames, {res['seconds']:.3f} s, "
               f"{res['frames_per_s']:.1f} frames/s, {res['events']:,} events, "
               f"{res['events_per_frame']:,.0f} events/frame, "
-              f"{res['mevents_per_s']:.2f} Mevents/s, path {res['path']}")
+              f"{res['mevents_per_s']:.2f} Mevents/s, path {res['path']}"
+              + (f", worker seconds {res['worker_seconds']}" if "worker_seconds" in res else ""))
     fps = [r["frames_per_s"] for r in runs]
     print(f"frames/s best {max(fps):.1f} median {statistics.median(fps):.1f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
