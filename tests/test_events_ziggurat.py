@@ -68,3 +68,19 @@ def test_running_out_of_words_stops_both_alike(seed, words):
     assert tuple(map(int, got_c)) == got_p
     assert np.array_equal(out_c, out_p, equal_nan=True)
     assert got_p[0] <= words
+
+
+@needs_numba
+@pytest.mark.parametrize("spare", [0, 1])
+def test_a_tail_draw_short_of_words_spends_them_all_in_both(spare):
+    # two plain draws (layer 1, position 0: the value 0), then a tail draw (layer 0, the
+    # largest position), which needs two more words and gets ``spare`` of them
+    plain = 1
+    tail = ((1 << 52) - 1) << 9
+    words = np.array([plain, plain, tail] + [7] * spare, np.int64)
+    out_c, out_p = np.full(4, np.nan), np.full(4, np.nan)
+    got_c = _ziggurat._fill_compiled(words, out_c, _ziggurat._BELOW, _ziggurat._SCALE,
+                                     _ziggurat._DENSITY)
+    got_p = _ziggurat._fill_numpy(words, out_p)
+    assert tuple(map(int, got_c)) == got_p == (2, len(words))
+    assert np.array_equal(out_c, out_p, equal_nan=True) and out_p[:2].tolist() == [0.0, 0.0]

@@ -68,14 +68,14 @@ def _unit(word: int) -> float:
 
 def _decide(words: np.ndarray, at: int, word: int) -> tuple[float | None, int]:
     """A draw that fell outside its layer's inner part, decided exactly with the
-    words from ``at`` on (which it may run out of: returns (None, at) then). Returns
-    (the normal or None for "draw again", the next unused word)."""
+    words from ``at`` on. Returns (the normal or None for "draw again", the next unused
+    word); when the words run out first, (None, ``len(words)``): all are spent."""
     layer = word & 0xFF
     negative = (word >> 8) & 1
     position = (word >> 9) & (_MANTISSA - 1)
     if layer == 0:
         if at + 2 > len(words):
-            return None, len(words) + 1
+            return None, len(words)
         x = -math.log(_unit(int(words[at]))) / _R
         y = -math.log(_unit(int(words[at + 1])))
         if y + y <= x * x:
@@ -83,7 +83,7 @@ def _decide(words: np.ndarray, at: int, word: int) -> tuple[float | None, int]:
         value = _R + x
         return (-value if negative else value), at + 2
     if at + 1 > len(words):
-        return None, len(words) + 1
+        return None, len(words)
     x = position * _SCALE_LIST[layer]
     low, high = _DENSITY_LIST[layer], _DENSITY_LIST[layer + 1]
     y = low + _unit(int(words[at])) * (high - low)
@@ -94,7 +94,8 @@ def _decide(words: np.ndarray, at: int, word: int) -> tuple[float | None, int]:
 
 def _fill_numpy(words: np.ndarray, out: np.ndarray) -> tuple[int, int]:
     """``out`` filled from ``words`` in order; returns (values written, words used). Stops
-    early (fewer values) when the words run out."""
+    early (fewer values) when the words run out, a draw left undecided counting as
+    using them all."""
     u = words.astype(np.uint64)
     layer = (u & np.uint64(0xFF)).astype(np.intp)
     position = ((u >> np.uint64(9)) & np.uint64(_MANTISSA - 1)).astype(np.int64)
@@ -117,7 +118,7 @@ def _fill_numpy(words: np.ndarray, out: np.ndarray) -> tuple[int, int]:
         if decided is not None:
             out[n] = decided
             n += 1
-    return n, min(at, len(words))
+    return n, at
 
 if _kernel.available():
     import numba
@@ -140,6 +141,7 @@ if _kernel.available():
                 continue
             if layer == 0:
                 if at + 2 > n_words:
+                    at = n_words        # as ``_decide``: the undecided draw spends them
                     break
                 tail = -np.log((((words[at] >> 11) & _TOP53) + 1) * _TO_UNIT) / _R
                 y = -np.log((((words[at + 1] >> 11) & _TOP53) + 1) * _TO_UNIT)
@@ -149,6 +151,7 @@ if _kernel.available():
                     n += 1
                 continue
             if at + 1 > n_words:
+                at = n_words
                 break
             unit = (((words[at] >> 11) & _TOP53) + 1) * _TO_UNIT
             at += 1
