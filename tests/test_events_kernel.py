@@ -104,13 +104,17 @@ def test_busy_bytes_pack_into_a_bit_mask():
 
 @pytest.mark.parametrize("height, width", [(1, 1), (7, 5), (256, 128), (3, 32767)])
 def test_pixel_tags_decode_to_their_pixels(height, width):
-    tags = _kernel.pixel_tags(height * width, width)
-    x, y = np.empty(len(tags), np.int16), np.empty(len(tags), np.int16)
-    p = np.empty(len(tags), np.int8)
-    _kernel._decode(tags, x, y, p)
-    index = np.arange(height * width)
+    # each pixel's ON and OFF word, all at 1 us, through the sort that unpacks them
+    tags = _kernel.pixel_tags(height * width, width).astype(np.int64)
+    n = 2 * len(tags)
+    words = np.concatenate([1 << 32 | tags, 1 << 32 | (tags | _kernel._TAG_OFF) & 0xFFFFFFFF])
+    t, x, y = np.empty(n, np.int64), np.empty(n, np.int16), np.empty(n, np.int16)
+    p = np.empty(n, np.int8)
+    _kernel._write_sorted(n, 100, 40_000, words, np.empty(n, np.int64), t, x, y, p, 0)
+    index = np.tile(np.arange(height * width), 2)
     assert np.array_equal(x, index % width) and np.array_equal(y, index // width)
-    assert np.all(p == 1) and not tags.flags.writeable
+    assert np.array_equal(p, np.repeat([1, -1], n // 2)) and np.all(t == 101)
+    assert not _kernel.pixel_tags(height * width, width).flags.writeable
 
 
 @pytest.fixture(scope="module")

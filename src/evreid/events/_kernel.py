@@ -370,23 +370,30 @@ if numba is not None:
             a += 1
         return n, n_active
 
+    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+    def _put(v, t_a, at, out_t, out_x, out_y, out_p):
+        """Event word ``v`` (layout at ``_TAG_OFF``) as an event at ``at`` of the output."""
+        out_t[at] = t_a + (v >> 32)
+        out_x[at] = np.int16(v & 0xFFFF)
+        out_y[at] = np.int16((v >> 16) & 0x7FFF)
+        out_p[at] = np.int8(1 - 2 * ((v >> 31) & 1))
+
     @_jit
-    def _write_sorted(n, t_a, span, words, work, out_t, out_tag, offset):
-        """The first ``n`` buffered event words, stably sorted by time, into ``out_*`` from
-        ``offset`` on (``words`` is reused as work space).
+    def _write_sorted(n, t_a, span, words, work, out_t, out_x, out_y, out_p, offset):
+        """The first ``n`` buffered event words, stably sorted by time, as events into
+        ``out_*`` from ``offset`` on (``words`` is reused as work space).
 
         An LSD radix sort on the microsecond within the interval, one byte a pass (two
         passes for up to 65,535 us, three up to 2**24), between ``words`` and ``work``:
         each pass scatters into 256 sequential runs, which stay in cache, where one
-        counting sort over every microsecond scattered at random (28 % slower). Longer
-        intervals take a merge sort.
+        counting sort over every microsecond scattered at random (28 % slower), and the
+        words are unpacked in a last sequential pass (scattering straight into the four
+        outputs was slower). Longer intervals take a merge sort.
         """
         if span >= _RADIX_SPAN:
             order = np.argsort(words[:n] >> 32, kind="mergesort")
             for k in range(n):
-                v = words[order[k]]
-                out_t[offset + k] = t_a + (v >> 32)
-                out_tag[offset + k] = np.int32(v & 0xFFFFFFFF)
+                _put(words[order[k]], t_a, offset + k, out_t, out_x, out_y, out_p)
             return
         three = span >= 65536
         passes = 3 if three else 2
@@ -414,9 +421,7 @@ if numba is not None:
                 dst[_u(at)] = v
             src, dst = dst, src
         for e in range(n):
-            v = src[_u(e)]
-            out_t[_u(offset + e)] = t_a + (v >> 32)
-            out_tag[_u(offset + e)] = np.int32(v & 0xFFFFFFFF)
+            _put(src[_u(e)], t_a, _u(offset + e), out_t, out_x, out_y, out_p)
 
     @_jit
     def _link_noise(u, pixels, t_a, t_b, head, ref):
@@ -452,15 +457,6 @@ if numba is not None:
         for e in range(n):
             noise_ref[e] = ref[noise_pix[e]]
         return noise_pix, noise_t, noise_pol, nxt, noise_ref
-
-    @_jit
-    def _decode(tag, x, y, p):
-        """x, y and polarity of each event from its tag (layout at ``_TAG_OFF``)."""
-        for e in range(tag.shape[0]):
-            g = tag[e]
-            x[e] = np.int16(g & 0xFFFF)
-            y[e] = np.int16((g >> 16) & 0x7FFF)
-            p[e] = np.int8(-1) if g < 0 else np.int8(1)
 
     @_jit
     def _gather(table, values, out):
@@ -524,44 +520,46 @@ class Buffers:
 
 class EventSink:
     """Output arrays that sorted intervals are written into end to end, grown as needed;
-    one per video spares a copy of every event (and the page faults of fresh arrays).
-    It holds times and tags; x, y and p are decoded from the tags once, at the end."""
+    one per video spares a copy of every event (and the page faults of fresh arrays)."""
+
+    _FIELDS = (("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8))
 
     def __init__(self, capacity: int) -> None:
         self.size = 0
-        self.t = np.empty(capacity, np.int64)
-        self.tag = np.empty(capacity, np.int32)
+        for name, dtype in self._FIELDS:
+            setattr(self, name, np.empty(capacity, dtype))
 
     def reserve(self, n: int) -> None:
         """Room for ``n`` more events."""
         if self.size + n <= len(self.t):
             return
         capacity = max(2 * len(self.t), self.size + n)
-        for name in ("t", "tag"):
+        for name, dtype in self._FIELDS:
             old = getattr(self, name)
-            new = np.empty(capacity, old.dtype)
+            new = np.empty(capacity, dtype)
             new[:self.size] = old[:self.size]
             setattr(self, name, new)
 
-    def append(self, t: np.ndarray, pixel: np.ndarray, p: np.ndarray, tags: np.ndarray) -> None:
+    def append(self, t: np.ndarray, pixel: np.ndarray, p: np.ndarray, width: int) -> None:
         """Events given as (t, flat pixel, polarity) -- from the NumPy path -- at the end;
-        ``tags``: the sensor's ``pixel_tags``."""
+        ``width``: the sensor's."""
         n = len(t)
         self.reserve(n)
-        self.t[self.size:self.size + n] = t
-        on = tags[pixel]
-        self.tag[self.size:self.size + n] = np.where(p < 0, on | np.int32(_TAG_OFF), on)
-        self.size += n
+        end = self.size + n
+        self.t[self.size:end] = t
+        self.y[self.size:end], self.x[self.size:end] = np.divmod(pixel, width)
+        self.p[self.size:end] = p
+        self.size = end
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(t, x, y, p) of the events written, trimmed in place (the sink is spent)."""
-        if len(self.t) != self.size:
-            self.t.resize(self.size, refcheck=False)       # realloc: no copy to keep
-        x = np.empty(self.size, np.int16)
-        y = np.empty(self.size, np.int16)
-        p = np.empty(self.size, np.int8)
-        _decode(self.tag[:self.size], x, y, p)
-        return self.t, x, y, p
+        out = []
+        for name, _ in self._FIELDS:
+            array = getattr(self, name)
+            if len(array) != self.size:
+                array.resize(self.size, refcheck=False)     # realloc: no copy to keep
+            out.append(array)
+        return tuple(out)
 
 
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
@@ -596,7 +594,8 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     if noise is not None:
         _unlink(noise_pix, b.noise_head)
     sink.reserve(n)
-    _write_sorted(n, t_a, t_b - t_a, b.words, b.sort_room(n), sink.t, sink.tag, sink.size)
+    _write_sorted(n, t_a, t_b - t_a, b.words, b.sort_room(n), sink.t, sink.x, sink.y, sink.p,
+                  sink.size)
     sink.size += n
 
 

@@ -445,7 +445,7 @@ class EventSimulator:
             if t_b - t_a > _kernel.MAX_SPAN:
                 # over 35 minutes between two samples: NumPy's turn (same state, same events)
                 t, pixel, p = self._interval(t_b, luma_b, Lb)
-                sink.append(t, pixel, p, self._buffers.tags)
+                sink.append(t, pixel, p, self.width)
                 continue
             _kernel.run_interval(self.L_prev, Lb, self.ref, self.cp, self.cm, leak, self.last_t,
                                  t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b),
