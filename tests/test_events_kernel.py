@@ -128,7 +128,7 @@ def wide_and_scalar():
 
     @numba.njit
     def scalar(A, B, m, tag, last, R, t_a, t_b, words):
-        return _kernel._emit(A, B, m, tag, last, R, t_a, t_b, 0, words)
+        return _kernel._emit(A, B, m, tag, last, R, t_a + 1, t_a, t_b, 0, words)
 
     return wide, scalar
 

@@ -123,22 +123,6 @@ def test_shot_noise_rate_and_polarities():
     assert len(ev) < 3 * expected
 
 
-def test_shot_noise_is_uniform_over_pixels_and_time():
-    sim = EventSimulator(5, 7, IDEAL.replace(shot_noise_rate_hz=2000.0), seed=3)
-    t, pix, p = (sim.xp.numpy(a) for a in sim._shot_noise(1_000, 1_000_000))
-    n = len(t)
-    expected = 2000.0 * 35 * 0.999
-    assert abs(n - expected) < 4 * math.sqrt(expected)
-    assert t.min() > 1_000 and t.max() <= 1_000_000
-    # each pixel, each tenth of the interval and each polarity gets its share
-    for counts, cells in ((np.bincount(pix, minlength=35), 35),
-                          (np.bincount((t - 1_001) * 10 // 999_000, minlength=10), 10),
-                          (np.bincount(p + 1, minlength=3)[[0, 2]], 2)):
-        assert len(counts) == cells
-        chi2 = float(np.sum((counts - n / cells) ** 2 / (n / cells)))
-        assert chi2 < cells + 6 * math.sqrt(2 * cells), (cells, counts)
-
-
 def test_shot_noise_reset_moves_reference():
     # one pixel, static: every noise event shifts its reference, so the pixel
     # answers with an opposite event right after the first same-sign noise
@@ -151,6 +135,39 @@ def test_shot_noise_reset_moves_reference():
     sim._noise_events(t, pix, sim.xp.int8([1]))   # ref now 2 C above the input
     ev = sim.add_frame(np.full((1, 1), 100, np.uint8), 1000)
     assert ev.p.tolist() == [-1, -1]
+
+
+class _FixedNoise:
+    """Stands in for the shot-noise process: these events, in the interval that holds them."""
+
+    def __init__(self, t: list[int], pix: list[int], p: list[int]) -> None:
+        self.events = (np.array(t, np.int64), np.array(pix, np.int64), np.array(p, np.int8))
+
+    def take(self, t_b: int):
+        upto = self.events[0] <= t_b
+        out = tuple(a[upto] for a in self.events)
+        self.events = tuple(a[~upto] for a in self.events)
+        return out
+
+
+@pytest.mark.parametrize("device", ["numba", "numpy", "cpu"])
+def test_reset_past_two_levels_fires_both_at_the_reset(device):
+    # C+ = 0.1, C- = 0.25: an OFF noise event lowers the reference by 0.25, so a static
+    # input is 2.5 ON levels above it -- two ON events at that instant, not spread later
+    cfg = IDEAL.replace(pos_threshold=0.1, neg_threshold=0.25, shot_noise_rate_hz=1.0)
+    sim = EventSimulator(1, 2, cfg, device=device)
+    frame = np.full((1, 2), 100, np.uint8)
+    sim.add_frame(frame, 0)
+    sim._noise = _FixedNoise([300, 999], [1, 0], [-1, -1])
+    ev = sim.add_frame(frame, 1000)
+    assert list(zip(ev.t.tolist(), ev.x.tolist(), ev.p.tolist(), strict=True)) == [
+        (300, 1, -1), (300, 1, 1), (300, 1, 1), (999, 0, -1), (999, 0, 1), (999, 0, 1)]
+    # pixel 0 is now 0.05 above its reference; a reset at the interval's very end fires
+    # its three levels there too, and nothing is left for the next interval
+    sim._noise = _FixedNoise([2000], [0], [-1])
+    ev = sim.add_frame(frame, 2000)
+    assert list(zip(ev.t.tolist(), ev.p.tolist(), strict=True)) == [(2000, -1)] + [(2000, 1)] * 3
+    assert len(sim.add_frame(frame, 3000)) == 0
 
 
 def test_lowpass_delays_events():

@@ -79,9 +79,11 @@ if numba is not None:
         return (np.int64(key) << 32) | (np.int64(tag) & 0xFFFFFFFF)
 
     @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _emit(A, B, m, tag, last, R, t_a, t_b, n, words):
-        """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, through
-        the refractory filter into ``words``; returns (count, last kept time).
+    def _emit(A, B, m, tag, last, R, low, t_a, t_b, n, words):
+        """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, clamped
+        to [low, t_b], through the refractory filter into ``words``; returns (count, last
+        kept time). ``low``: the segment's start (a whole microsecond, after ``t_a``):
+        levels the input had passed when the segment began fire then.
 
         Every crossing is written and a dropped one is overwritten by the next (the
         count only advances when kept); the first ``_SHORT`` slots are written whatever
@@ -90,14 +92,14 @@ if numba is not None:
         """
         for k in range(1, _SHORT + 1):
             t = np.int64(np.rint(A + np.float64(k) * B))
-            t = min(max(t, t_a + 1), t_b)
+            t = min(max(t, low), t_b)
             keep = (k <= m) & ((R == 0) | (t - last >= R))
             last = t if keep else last
             words[_u(n)] = _word(t - t_a, tag)
             n += keep
         for k in range(_SHORT + 1, m + 1):
             t = np.int64(np.rint(A + np.float64(k) * B))
-            t = min(max(t, t_a + 1), t_b)
+            t = min(max(t, low), t_b)
             keep = R == 0 or t - last >= R
             last = t if keep else last
             words[_u(n)] = _word(t - t_a, tag)
@@ -215,7 +217,7 @@ if numba is not None:
             sgn = 1.0 if on else -1.0
             ref[i] = r_end + sgn * (c_f * c) if fires else r_end
             e1 = sgn * d1
-            e0 = min(sgn * (La[i] - r), c)        # a level already passed fires at t_a
+            e0 = sgn * (La[i] - r)    # levels passed before t_a: times clamped to t_a + 1
             span = e1 - e0
             inv = dt / span if span > 0 else 0.0
             line_a[i] = t_a_f - e0 * inv
@@ -294,7 +296,7 @@ if numba is not None:
                         last[i] = (words[_u(n + m - 1)] >> 32) + t_a
                         n += m
                         continue
-                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a, t_b, n, words)
+                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a + 1, t_a, t_b, n, words)
             if a >= n_active:
                 break
             i = _u(active[_u(a)])
@@ -343,13 +345,14 @@ if numba is not None:
                     if n + max(count, _SHORT) > capacity:
                         return n_pixel, a
                     e1 = sgn * d1
-                    e0 = min(sgn * (u0 - r), c)      # a level already passed fires at t0
+                    e0 = sgn * (u0 - r)   # levels passed at t0 (a reset's jump) fire then
                     span = e1 - e0
                     inv = h / span if span > 0 else 0.0
                     A = t0 - e0 * inv
                     B = c * inv
                     tag = tag_on if sgn > 0 else tag_off
-                    n, last_i = _emit(A, B, count, tag, last_i, R, t_a, t_b, n, words)
+                    n, last_i = _emit(A, B, count, tag, last_i, R,
+                                      max(np.int64(t0), t_a + 1), t_a, t_b, n, words)
                 if j < 0:
                     break
                 # the noise event resets its pixel, kept or not
@@ -424,39 +427,22 @@ if numba is not None:
             _put(src[_u(e)], t_a, _u(offset + e), out_t, out_x, out_y, out_p)
 
     @_jit
-    def _link_noise(u, pixels, t_a, t_b, head, ref):
-        """Shot-noise events from their draws (``u``: three uniforms per event, for its
-        pixel, time and polarity, as ``EventSimulator._shot_noise`` turns them into
-        events), linked per pixel in time order, ties in draw order (as the NumPy path
-        ranks them): ``head[pixel]`` (-1 where none) is set to each pixel's first.
-        Returns (pixels, times, polarities, next-in-pixel or -1, the pixel's ``ref`` at
-        its first event)."""
-        n = u.shape[0] // 3
-        dt = np.float64(t_b - t_a)
-        noise_pix = np.empty(n, np.int64)
-        noise_t = np.empty(n, np.int64)
-        noise_pol = np.empty(n, np.int8)
-        nxt = np.empty(n, np.int64)
-        noise_ref = np.empty(n, np.float64)
-        for e in range(n):
-            i = min(np.int64(np.floor(u[e] * pixels)), pixels - 1)
-            noise_pix[e] = i
-            t = t_b - np.int64(np.floor(u[n + e] * dt))
-            noise_t[e] = t
-            noise_pol[e] = 1 if u[2 * n + e] < 0.5 else -1
-            prev = -1
-            cur = head[i]
-            while cur >= 0 and noise_t[cur] <= t:
-                prev = cur
-                cur = nxt[cur]
-            nxt[e] = cur
-            if prev < 0:
+    def _link_noise(noise_pix, head, ref, nxt, noise_ref):
+        """Links an interval's shot-noise events (in time order, ties in draw order: as
+        :class:`evreid.events._noise.ShotNoise` gives them) per pixel: ``head[pixel]``
+        (-1 where none) to the pixel's first, ``nxt`` to the next of its pixel (or -1);
+        ``noise_ref`` gets the pixel's ``ref`` (its level before the interval)."""
+        for e in range(noise_pix.shape[0]):
+            i = noise_pix[e]
+            nxt[e] = -1
+            noise_ref[e] = ref[i]
+            if head[i] < 0:
                 head[i] = e
-            else:
-                nxt[prev] = e
-        for e in range(n):
-            noise_ref[e] = ref[noise_pix[e]]
-        return noise_pix, noise_t, noise_pol, nxt, noise_ref
+                continue
+            prev = head[i]
+            while nxt[prev] >= 0:
+                prev = nxt[prev]
+            nxt[prev] = e
 
     @_jit
     def _gather(table, values, out):
@@ -564,22 +550,25 @@ class EventSink:
 
 def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray,
                  cm: np.ndarray, leak_per_us: np.ndarray, last_t: np.ndarray, t_a: int,
-                 t_b: int, refractory_us: int, noise: np.ndarray | None,
+                 t_b: int, refractory_us: int,
+                 noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
                  buffers: Buffers, sink: EventSink) -> None:
     """Writes the sorted events of the interval (t_a, t_b] into ``sink`` and advances the
     pixel state (``ref``, ``last_t``) in place.
 
-    ``leak_per_us``: per pixel, or empty for no leak. ``noise``: the shot-noise draws
-    as ``_link_noise`` takes them, or None.
+    ``leak_per_us``: per pixel, or empty for no leak. ``noise``: the interval's
+    shot-noise events (t, pixel, polarity) in time order, or None.
     """
     if not 0 < t_b - t_a <= MAX_SPAN:
         raise ValueError(f"interval of {t_b - t_a} us: the kernel takes 1..{MAX_SPAN}")
     b = buffers
     if noise is None:
-        noise_pix, noise_t, noise_pol, noise_next, noise_ref = _NO_NOISE
+        noise_t, noise_pix, noise_pol, noise_next, noise_ref = _NO_NOISE
     else:
-        noise_pix, noise_t, noise_pol, noise_next, noise_ref = _link_noise(
-            noise, ref.shape[0], t_a, t_b, b.noise_head, ref)
+        noise_t, noise_pix, noise_pol = noise
+        noise_next = np.empty(len(noise_t), np.int64)
+        noise_ref = np.empty(len(noise_t), np.float64)
+        _link_noise(noise_pix, b.noise_head, ref, noise_next, noise_ref)
     n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b.crossings,
                       b.line_a, b.line_b, b.busy, b.active)
     n, done = 0, 0

@@ -36,10 +36,11 @@ Effects that depend on time:
   (static pixels fire ON events at about ``rate`` Hz). With leak enabled the
   starting reference gets a random phase in [0, C+) so that pixels do not leak
   in lock step.
-* **shot noise** (``shot_noise_rate_hz``, per pixel, both polarities): Poisson
-  events at uniform times. A noise event resets its pixel like a real one
-  (``L_ref`` moves by +C+ or -C-); the reset is applied at the end of the
-  sub-step that contains it.
+* **shot noise** (``shot_noise_rate_hz``, per pixel, both polarities): one
+  Poisson process over the sensor, each event at a uniformly random pixel
+  (:mod:`evreid.events._noise`); the events of a stretch of time do not depend
+  on how it is cut into frames. A noise event resets its pixel like a real one
+  (``L_ref`` moves by +C+ or -C-).
 * **photoreceptor low-pass** (``cutoff_hz``; 0 disables): a first-order filter
   on log intensity whose cutoff scales with intensity,
   ``f_c = cutoff_hz * max(I / 255, 0.05)`` (dark pixels are slower), integrated
@@ -96,13 +97,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evreid.errors import EvreidError
-from evreid.events import _kernel, _ziggurat
+from evreid.events import _kernel, _noise, _ziggurat
 from evreid.events._backend import NumpyOps, TorchOps, get_ops
 from evreid.events.types import MAX_SENSOR_SIDE, Events
 
 #: Bumped when the algorithm changes in a way that changes output for the same
 #: config, so that caches made by an older version are detected as stale.
-SIMULATOR_VERSION = 3
+SIMULATOR_VERSION = 4
 
 _UPSAMPLE = ("linear", "flow", "none")
 #: Crossings within this fraction of a threshold count (absorbs float rounding).
@@ -354,7 +355,8 @@ class EventSimulator:
         else:
             self.leak_per_us = None
             self._phase = None
-        self.noise_rng = np.random.default_rng(noise_ss)
+        self._noise_seed = noise_ss
+        self._noise: _noise.ShotNoise | None = None       # started with the first frame
         self.ref: Any = None
         self.filt: Any = None
         self.last_t = xp.full(P, np.iinfo(np.int64).min // 4, "int64")
@@ -434,6 +436,9 @@ class EventSimulator:
         if self.cfg.cutoff_hz > 0:
             self.filt = xp.copy(self.L_prev)
         self.t_prev, self.luma_prev = t_us, luma
+        if self.cfg.shot_noise_rate_hz > 0:
+            self._noise = _noise.ShotNoise(self._noise_seed, self.cfg.shot_noise_rate_hz,
+                                           self.npix, t_us)
 
     def _compiled_intervals(self, samples: list[tuple[int, np.ndarray, np.ndarray]],
                             sink: _kernel.EventSink) -> None:
@@ -447,9 +452,9 @@ class EventSimulator:
                 t, pixel, p = self._interval(t_b, luma_b, Lb)
                 sink.append(t, pixel, p, self.width)
                 continue
+            noise = None if self._noise is None else self._noise.take(t_b)
             _kernel.run_interval(self.L_prev, Lb, self.ref, self.cp, self.cm, leak, self.last_t,
-                                 t_a, t_b, self._refractory_us, self._shot_noise_draws(t_a, t_b),
-                                 self._buffers, sink)
+                                 t_a, t_b, self._refractory_us, noise, self._buffers, sink)
             self.L_prev = Lb
             self.t_prev, self.luma_prev = t_b, luma_b
         self._last_count = sink.size - start
@@ -551,8 +556,8 @@ class EventSimulator:
         """
         xp = self.xp
         nt, npix, npol = noise
-        order = xp.argsort(nt - t_a)
-        order = order[xp.argsort(npix[order])]          # (pixel, time) order
+        # noise comes in time order: a stable sort by pixel gives (pixel, time) order
+        order = xp.argsort(npix, bound=self.npix)
         nt, npix, npol = nt[order], npix[order], npol[order]
         n = len(nt)
         first = xp.zeros(n, "bool")
@@ -615,9 +620,10 @@ class EventSimulator:
         counts = xp.int64(counts_f)
         # Per active pixel, in the orientation of its polarity (s = +1 ON, -1 OFF):
         # e0 = s*D0, e1 = s*D1, crossings at k*C (k = 1..n) reached at
-        # t_k = t0 + (k*C - e0) / (e1 - e0) * h  =  A + k*B.
+        # t_k = t0 + (k*C - e0) / (e1 - e0) * h  =  A + k*B, and at t0 for the levels
+        # the input had already passed then (k*C <= e0: after a reset's jump).
         e1 = sgn * d1_a
-        e0 = xp.minimum(sgn * d0_a, c)    # a level already passed fires at t0
+        e0 = sgn * d0_a
         span = e1 - e0
         pos = span > 0
         h_a = h if isinstance(h, float) else h[active]
@@ -628,6 +634,11 @@ class EventSimulator:
         ends = xp.cumsum(counts)
         k = self._ranks(counts, ends)
         t = xp.rint(xp.repeat(A, counts) + xp.float64(k) * xp.repeat(B, counts))
+        # rint(max(x, t0)) = max(rint(x), rint(t0)); a start at t_a is the clip's
+        if not isinstance(ts0, float):
+            t = xp.maximum(t, xp.repeat(xp.rint(t0_a), counts))
+        elif ts0 > t_a:
+            t = xp.maximum(t, float(np.rint(ts0)))
         t = xp.clip(xp.int64(t), t_a + 1, t_b)
         pix = xp.repeat(src, counts)
         p = xp.repeat(xp.int8(sgn), counts)
@@ -666,32 +677,14 @@ class EventSimulator:
         steps[ends[:-1]] = 1 - counts[:-1]
         return xp.cumsum(steps)
 
-    def _shot_noise_draws(self, t_a: int, t_b: int) -> np.ndarray | None:
-        """The interval's shot-noise draws -- three uniforms per event, in one call: the
-        pixels, then the times, then the polarities -- or None when there is none. Both
-        paths turn the same draws into the same events (``_shot_noise``,
-        ``_kernel._link_noise``); one call, as the interval's count is drawn first, costs
-        half of drawing bounded integers for the pixels apart."""
-        rate = self.cfg.shot_noise_rate_hz
-        if rate <= 0:
-            return None
-        rng = self.noise_rng
-        count = int(rng.poisson(rate * self.npix * (t_b - t_a) * 1e-6))
-        if count == 0:
-            return None
-        return rng.random(3 * count)
-
     def _shot_noise(self, t_a: int, t_b: int) -> tuple[Any, Any, Any] | None:
-        """Shot-noise events (t, pixel, polarity) of the interval (t_a, t_b]: Poisson
-        count, uniform pixels and times, either polarity."""
-        u = self._shot_noise_draws(t_a, t_b)
-        if u is None:
+        """Shot-noise events (t, pixel, polarity) of the interval (t_a, t_b] in time
+        order, or None when there are none (:class:`evreid.events._noise.ShotNoise`)."""
+        if self._noise is None:
             return None
-        count = len(u) // 3
-        # u * P can round up to P when u is the largest double under 1
-        pix = np.minimum(np.floor(u[:count] * self.npix), self.npix - 1).astype(np.int64)
-        t = t_b - np.floor(u[count:2 * count] * (t_b - t_a)).astype(np.int64)
-        p = np.where(u[2 * count:] < 0.5, 1, -1).astype(np.int8)
+        t, pix, p = self._noise.take(t_b)
+        if len(t) == 0:
+            return None
         xp = self.xp
         return xp.int64(t), xp.int64(pix), xp.int8(p)
 
