@@ -210,15 +210,38 @@ def test_very_long_interval_takes_the_merge_sort(gap_us, leak_hz):
     assert a.t.max() > gap_us
 
 
-def test_streaming_equals_whole_video():
+@pytest.mark.parametrize("noise_hz", [0.0, 0.5, 300.0])
+def test_streaming_equals_whole_video(noise_hz):
+    # frame by frame (one kernel call per interval) and the whole video in one call
     frames = _walking_bar(7)
     times = frame_timestamps_us(7, 25.0)
-    cfg = SimulatorConfig.preset("realistic")
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=noise_hz)
     sim = EventSimulator(24, 20, cfg, seed=5)
     parts = [sim.add_frame(f, int(t)) for f, t in zip(frames, times, strict=True)]
     whole = simulate(frames, times, cfg, seed=5)
-    assert np.array_equal(np.concatenate([e.t for e in parts]), whole.t)
-    assert np.array_equal(np.concatenate([e.p for e in parts]), whole.p)
+    for name in ("t", "x", "y", "p"):
+        assert np.array_equal(np.concatenate([getattr(e, name) for e in parts]),
+                              getattr(whole, name)), name
+
+
+def test_whole_video_call_grows_words_and_output(monkeypatch):
+    # quiet frames, then a flicker of ~12 events per pixel and frame: the words overflow
+    # inside the kernel, the output after the first interval's estimate (the kernel
+    # returns, the sink grows, the waiting interval is written and the call goes on)
+    rng = np.random.default_rng(0)
+    quiet = np.full((3, 24, 20), 120, np.uint8) + rng.integers(0, 3, (3, 24, 20), np.uint8)
+    flicker = np.where(np.arange(6)[:, None, None] % 2, 250, 21).astype(np.uint8)
+    frames = np.concatenate([quiet, np.broadcast_to(flicker, (6, 24, 20))])
+    times = frame_timestamps_us(len(frames), 25.0)
+    reserved = []
+    reserve = _kernel.EventSink.reserve
+    monkeypatch.setattr(_kernel.EventSink, "reserve",
+                        lambda sink, n: reserved.append(n) or reserve(sink, n))
+    cfg = SimulatorConfig.preset("realistic", shot_noise_rate_hz=50.0)
+    a, b = _both(frames, times, cfg)
+    assert len(b) > 12 * 24 * 20 * 5 and a.equals(b)
+    assert len(reserved) >= 1 and len(b.t) == len(b.x) == len(b.p)
+    assert b.t.base is None or b.t.flags.owndata     # trimmed, not a view of a larger array
 
 
 def test_low_pass_is_left_to_numpy():

@@ -455,6 +455,59 @@ if numba is not None:
             head[pix[e]] = -1
 
 
+    @_jit
+    def _video(start, stop, c0, table, frames, times, La, Lb, ref, cp, cm, leak_per_us, last, R,
+               noise_t, noise_pix, noise_pol, noise_next, noise_ref, tags, words, work,
+               b_head, b_crossings, b_line_a, b_line_b, b_busy, b_active, out_t, out_x,
+               out_y, out_p, size):
+        """The intervals (times[k-1], times[k]], k = ``start`` .. ``stop`` - 1, of a video
+        in one call: ``run_interval``'s work for each, frame ``k``'s log intensity gathered from
+        ``table`` into ``Lb`` (``La`` holds frame k-1's; the two are swapped after each).
+
+        ``frames``: [N, pixels] uint8; ``noise_*``: the video's shot-noise events in time
+        order, ``c0`` the first one not yet used (``noise_next`` / ``noise_ref``: work
+        space of their length). Returns (k, c, n, size, words, work): stopped at interval
+        k, whose ``n`` events wait in ``words`` because the outputs lack room (k = ``stop``:
+        all done), ``c`` the noise cursor after it, ``size`` the events in the outputs;
+        ``words`` / ``work`` are replaced by larger arrays when they run out of room (the
+        outputs are the caller's: it trims them to their final size).
+        """
+        pixels = frames.shape[1]
+        for k in range(start, stop):
+            t_a = times[k - 1]
+            t_b = times[k]
+            frame = frames[k]
+            for i in range(pixels):
+                Lb[_u(i)] = table[frame[_u(i)]]
+            c1 = c0
+            while c1 < noise_t.shape[0] and noise_t[c1] <= t_b:
+                c1 += 1
+            nt, npix, npol = noise_t[c0:c1], noise_pix[c0:c1], noise_pol[c0:c1]
+            nnext, nref = noise_next[c0:c1], noise_ref[c0:c1]
+            _link_noise(npix, b_head, ref, nnext, nref)
+            n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, npix, b_crossings,
+                              b_line_a, b_line_b, b_busy, b_active)
+            n, done = 0, 0
+            while True:
+                n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last,
+                                 t_a, t_b, R, b_head, nt, npol, nnext, nref, tags, words,
+                                 b_crossings, b_line_a, b_line_b, b_active)
+                if done == n_active:
+                    break
+                grown = np.empty(max(2 * words.shape[0], 1024), np.int64)
+                grown[:n] = words[:n]
+                words = grown
+            _unlink(npix, b_head)
+            if work.shape[0] < n:
+                work = np.empty(max(n, 2 * work.shape[0]), np.int64)
+            if size + n > out_t.shape[0]:
+                return k, c1, n, size, words, work
+            _write_sorted(n, t_a, t_b - t_a, words, work, out_t, out_x, out_y, out_p, size)
+            size += n
+            La, Lb = Lb, La
+            c0 = c1
+        return stop, c0, 0, size, words, work
+
 @functools.lru_cache(maxsize=8)
 def pixel_tags(pixels: int, width: int) -> np.ndarray:
     """Each pixel's tag (layout at ``_TAG_OFF``) with ON polarity, row-major; read-only.
@@ -587,6 +640,62 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
                   sink.size)
     sink.size += n
 
+
+
+def run_video(table: np.ndarray, frames: np.ndarray, times: np.ndarray, L0: np.ndarray,
+              ref: np.ndarray, cp: np.ndarray, cm: np.ndarray, leak_per_us: np.ndarray,
+              last_t: np.ndarray, refractory_us: int,
+              noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None, buffers: Buffers,
+              sink: EventSink) -> np.ndarray:
+    """``run_interval`` for every interval of a video, in one compiled call: writes the
+    events of (times[0], times[-1]] into ``sink`` and advances the pixel state in place.
+
+    ``frames``: [N, H, W] (or [N, pixels]) grey uint8, C-contiguous, ``table`` the log
+    intensity of each of the 256 values; ``L0``: frame 0's log intensity, one of
+    ``buffers``' two log arrays (as ``Buffers.log_of`` gives it); ``noise``: the shot-noise
+    events of the whole span in time order, or None. Every interval must be 1 ..
+    ``MAX_SPAN`` microseconds. Returns the last frame's log intensity, which ``buffers``
+    keeps as its latest (the next ``log_of`` writes the other array). The output grows
+    by ``sink.reserve``, between compiled calls, so that ``sink.arrays`` can trim it.
+    """
+    spans = np.diff(times)
+    if len(spans) and not (spans.min() > 0 and spans.max() <= MAX_SPAN):
+        raise ValueError(f"intervals of {spans.min()}..{spans.max()} us: the kernel takes "
+                         f"1..{MAX_SPAN}")
+    b = buffers
+    La, Lb = L0, (b._logs[1] if L0 is b._logs[0] else b._logs[0])
+    if noise is None:
+        noise_t, noise_pix, noise_pol, noise_next, noise_ref = _NO_NOISE
+    else:
+        noise_t, noise_pix, noise_pol = noise
+        noise_next = np.empty(len(noise_t), np.int64)
+        noise_ref = np.empty(len(noise_t), np.float64)
+    flat = frames.reshape(len(frames), -1)
+    N = len(frames)
+    start, cursor = 1, 0
+    while start < N:
+        k, cursor, n, sink.size, b.words, b._work = _video(
+            start, N, cursor, table, flat, times, La, Lb, ref, cp, cm, leak_per_us, last_t,
+            refractory_us, noise_t, noise_pix, noise_pol, noise_next, noise_ref, b.tags,
+            b.words, b._work, b.noise_head, b.crossings, b.line_a, b.line_b, b.busy,
+            b.active, sink.t, sink.x, sink.y, sink.p, sink.size)
+        if (k - start) % 2:
+            La, Lb = Lb, La             # where the kernel's swaps left them
+        if k == N:
+            break
+        # interval k's events wait in the words: room for them and the rest of the video
+        # at the rate so far, then on from the next interval. An empty sink is sized by
+        # the first interval (nothing to copy) with a wide margin: on the benchmark's 64
+        # videos the rest ran at 0.3-2.5x its rate, and a late growth copies every
+        # event so far, while room never written costs no memory traffic
+        rate = 2.0 if k == 1 else 1.25
+        sink.reserve(n + int((sink.size + n) * (N - 1 - k) * rate / k))
+        _write_sorted(n, times[k - 1], times[k] - times[k - 1], b.words, b._work, sink.t,
+                      sink.x, sink.y, sink.p, sink.size)
+        sink.size += n
+        La, Lb, start = Lb, La, k + 1
+    b._logs = [La, Lb]
+    return La
 
 _NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8),
              np.zeros(0, np.int64), np.zeros(0, np.float64))

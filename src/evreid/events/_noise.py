@@ -49,18 +49,27 @@ class ShotNoise:
         end = int(np.searchsorted(self._t, t_b, side="right"))
         t, pick = self._t[:end], self._pick[:end]
         self._t, self._pick = self._t[end:], self._pick[end:]
-        polarity = (1 - 2 * (pick & 1)).astype(np.int8)
+        polarity = (pick & 1).astype(np.int8)
+        polarity *= -2
+        polarity += 1                             # odd picks are OFF
         return t, pick >> 1, polarity
 
     def _draw(self, count: int) -> None:
         gaps = self._gaps.standard_exponential(count)
-        # one running sum from the carried total: the same additions in the same order
-        # whatever the chunks
-        sums = np.cumsum(np.concatenate(([self._sum], gaps)))[1:]
+        # one running sum from the carried total -- (total + g1) + g2 ...: the same
+        # additions in the same order whatever the chunks
+        gaps[0] += self._sum
+        sums = np.cumsum(gaps, out=gaps)
         self._sum = float(sums[-1])
-        t = self._t0 + 1 + np.floor(sums * self._us_per_event).astype(np.int64)
+        sums *= self._us_per_event
+        t = sums.astype(np.int64)               # floor: the sums are >= 0
+        t += self._t0 + 1
         # u * 2P can round up to 2P when u is the largest double under 1
         picks = 2 * self._pixels
-        pick = np.minimum(np.floor(self._where.random(count) * picks), picks - 1)
-        self._t = np.concatenate([self._t, t])
-        self._pick = np.concatenate([self._pick, pick.astype(np.int64)])
+        u = self._where.random(count)
+        u *= picks
+        pick = u.astype(np.int64)
+        np.minimum(pick, picks - 1, out=pick)
+        if len(self._t):
+            t, pick = np.concatenate([self._t, t]), np.concatenate([self._pick, pick])
+        self._t, self._pick = t, pick

@@ -459,6 +459,28 @@ class EventSimulator:
             self.t_prev, self.luma_prev = t_b, luma_b
         self._last_count = sink.size - start
 
+    def _takes_whole(self, frames: Any, ts: np.ndarray) -> bool:
+        """Whether the rest of a video (its first frame given) can go through the compiled
+        kernel in one call: grey uint8 frames in one array, no flow sub-frames, no
+        interval longer than the kernel takes."""
+        return (self.compiled and isinstance(frames, np.ndarray) and frames.ndim == 3
+                and frames.dtype == np.uint8 and self.cfg.upsample != "flow"
+                and len(ts) > 1 and int(np.diff(ts).max()) <= _kernel.MAX_SPAN)
+
+    def _compiled_video(self, frames: np.ndarray, ts: np.ndarray,
+                        sink: _kernel.EventSink) -> None:
+        """Frames 1.. of a video (frame 0 started the simulator) through the compiled
+        kernel in one call, into ``sink``; the same events and state as frame by frame
+        (the shot-noise process does not depend on how time is cut)."""
+        leak = self._no_leak if self.leak_per_us is None else self.leak_per_us
+        noise = None if self._noise is None else self._noise.take(int(ts[-1]))
+        start = sink.size
+        self.L_prev = _kernel.run_video(
+            self._log_table, np.ascontiguousarray(frames), ts, self.L_prev, self.ref, self.cp,
+            self.cm, leak, self.last_t, self._refractory_us, noise, self._buffers, sink)
+        self.t_prev, self.luma_prev = int(ts[-1]), frames[-1]
+        self._last_count = (sink.size - start) // (len(ts) - 1)
+
     def _to_events(self, t: Any, pix: Any, p: Any) -> Events:
         pix = self.xp.numpy(pix)
         # coordinate look-up tables: two int16 gathers are cheaper than an int64 divmod
@@ -813,8 +835,12 @@ def simulate(frames: np.ndarray | Sequence[np.ndarray], timestamps_us: Sequence[
     sim = EventSimulator(luma0.shape[0], luma0.shape[1], config, seed, device)
     if sim.compiled:
         # one output for the whole video, sized after its first interval
-        sink = _kernel.EventSink(4 * sim.npix)
+        whole = sim._takes_whole(frames, ts)
+        sink = _kernel.EventSink(0 if whole else 4 * sim.npix)
         sim._advance(first, int(ts[0]), sink)
+        if whole:
+            sim._compiled_video(frames, ts, sink)
+            return Events._trusted(*sink.arrays(), sim.width, sim.height)
         for k, (frame, t) in enumerate(zip(it, ts[1:], strict=True)):
             sim._advance(frame, int(t), sink)
             if k == 0:
