@@ -1,11 +1,13 @@
-"""The simulator's inner loop compiled with numba: one sample interval, all pixels.
+"""The simulator's inner loop compiled with numba: sample intervals, all pixels.
 
 Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
 cumsum, gathers, a radix sort). Here a vectorised pass over all pixels finds each
 one's crossings, a second pass over the pixels that fire (or have noise) writes
 their events (up to eight of a pixel at once, as vectors written in LLVM IR), and a
 radix sort on the interval's microseconds orders them; the pixel state is advanced
-in place. It is the same model as :class:`evreid.events.simulator.EventSimulator` performed with
+in place. ``run_interval`` does one interval; ``run_video`` every interval of a grey
+uint8 video in one compiled call (no Python between frames: ~15 us a frame). It is
+the same model as :class:`evreid.events.simulator.EventSimulator` performed with
 the same float64 operations in the same order (no fast-math, so no fused
 multiply-add), hence the same events, bit for bit; tests hold the two paths to
 that.

@@ -76,7 +76,9 @@ Event order: by time, ties by pixel (row-major), then in order of generation
 Paths (``device``): ``None`` (default) runs a compiled kernel
 (:mod:`evreid.events._kernel`, numba: two loops over pixels and a radix sort
 by microsecond, several times faster) when numba is installed and the
-low-pass filter is off, else the vectorised NumPy path; ``"numpy"`` and
+low-pass filter is off (``simulate`` hands it a grey uint8 video in one call,
+``add_frame`` a frame at a time: the same events), else the vectorised NumPy
+path; ``"numpy"`` and
 ``"numba"`` force one of the two; ``"cpu"``, ``"cuda"`` or ``"auto"`` run the
 torch path. All draw with the same NumPy generators and perform the same
 float64 operations in the same order, so they give the same events, bit for
