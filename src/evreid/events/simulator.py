@@ -89,6 +89,7 @@ them to it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -341,19 +342,29 @@ class EventSimulator:
         xp = self.xp
         thr_ss, leak_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
         rng = np.random.default_rng(thr_ss)
-        draws = _ziggurat.standard_normal(rng, 2 * P).reshape(2, P)
-        cp = np.maximum(cfg.pos_threshold + cfg.threshold_sigma * draws[0], cfg.min_threshold)
-        cm = np.maximum(cfg.neg_threshold + cfg.threshold_sigma * draws[1], cfg.min_threshold)
+        # per-pixel parameters computed in place (no temporaries: this is most of the
+        # set-up of a short video), the same operations as the formulas in the comments
+        thresholds = _ziggurat.standard_normal(rng, 2 * P).reshape(2, P)
+        thresholds *= cfg.threshold_sigma
+        thresholds[0] += cfg.pos_threshold           # C+ = max(C + sigma * z, C_min)
+        thresholds[1] += cfg.neg_threshold
+        np.maximum(thresholds, cfg.min_threshold, out=thresholds)
+        cp, cm = thresholds
         self._cp_np, self._cm_np = cp, cm
         self.cp, self.cm = xp.float64(cp), xp.float64(cm)
-        self.neg_cm = -self.cm     # d / -C- is exact: precomputed once
-        self.cmin = xp.float64(np.minimum(cp, cm))
         leak_rng = np.random.default_rng(leak_ss)
         if cfg.leak_rate_hz > 0:
-            jitter = _ziggurat.standard_normal(leak_rng, P)
-            rates = cfg.leak_rate_hz * np.maximum(0.0, 1.0 + cfg.leak_jitter * jitter)
-            self.leak_per_us = xp.float64(rates * cp * 1e-6)   # log units per microsecond
-            self._phase = leak_rng.random(P) * cp
+            # rate * max(0, 1 + jitter * z) * C+ * 1e-6: log units per microsecond
+            leak = _ziggurat.standard_normal(leak_rng, P)
+            leak *= cfg.leak_jitter
+            leak += 1.0
+            np.maximum(leak, 0.0, out=leak)
+            leak *= cfg.leak_rate_hz
+            leak *= cp
+            leak *= 1e-6
+            self.leak_per_us = xp.float64(leak)
+            self._phase = leak_rng.random(P)
+            self._phase *= cp
         else:
             self.leak_per_us = None
             self._phase = None
@@ -371,6 +382,16 @@ class EventSimulator:
         self._no_leak = np.zeros(0)
         self._refractory_us = int(cfg.refractory_us)
         self._last_count = 0            # events of the last frame: sizes the next output
+
+    @functools.cached_property
+    def neg_cm(self) -> Any:
+        """-C- per pixel (d / -C- is exact); the NumPy path's."""
+        return -self.cm
+
+    @functools.cached_property
+    def cmin(self) -> Any:
+        """min(C+, C-) per pixel; the NumPy path's sub-steps'."""
+        return self.xp.float64(np.minimum(self._cp_np, self._cm_np))
 
     # -- public ------------------------------------------------------------------
     def add_frame(self, frame: np.ndarray, t_us: int) -> Events:
