@@ -854,8 +854,11 @@ def simulate(frames: np.ndarray | Sequence[np.ndarray], timestamps_us: Sequence[
     if n == 0:
         raise EvreidError("simulate needs at least one frame")
     first = next(it)
-    luma0 = frame_luma(first)
-    sim = EventSimulator(luma0.shape[0], luma0.shape[1], config, seed, device)
+    first = np.asarray(first)
+    # the sensor's size; other frames than grey uint8 are checked by ``frame_luma``
+    height, width = (first if first.dtype == np.uint8 and first.ndim == 2
+                     else frame_luma(first)).shape
+    sim = EventSimulator(height, width, config, seed, device)
     if sim.compiled:
         # one output for the whole video, sized after its first interval
         whole = sim._takes_whole(frames, ts)
