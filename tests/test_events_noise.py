@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from evreid.events import SimulatorConfig, simulate
-from evreid.events._noise import ShotNoise
+from evreid.events._noise import ShotNoise, _place_compiled, _place_numpy
 
 
 def _noise(rate_hz: float, pixels: int, t0: int = 1_000, seed: int = 3) -> ShotNoise:
@@ -74,3 +74,24 @@ def test_simulated_noise_is_the_same_with_frames_in_between(device):
     many = simulate(frames, [0, 150_000, 150_001, 400_000, 700_000, 1_000_000], cfg, seed=5,
                     device=device)
     assert len(few) > 100 and few.equals(many)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32), st.floats(0.01, 5000.0), st.integers(1, 100_000),
+       st.integers(0, 2**50), st.integers(1, 2_000_000))
+def test_compiled_placing_equals_numpy(seed, rate_hz, pixels, t0, span):
+    both = [ShotNoise(np.random.SeedSequence(seed), rate_hz, pixels, t0, compiled=c)
+            for c in (True, False)]
+    for t_b in (t0 + span // 3, t0 + span):
+        a, b = (noise.take(t_b) for noise in both)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+
+
+def test_placing_keeps_picks_below_their_count():
+    # the largest double under 1 times the number of picks rounds up to it
+    u = np.array([np.nextafter(1.0, 0.0), 0.0, 0.5])
+    for place in (_place_compiled, _place_numpy):
+        t, pick, total = place(np.array([1.0, 2.0, 3.0]), u.copy(), 0.5, 10.0, 7, 2**31 - 2)
+        assert pick.tolist() == [2**31 - 3, 0, 2**30 - 1] and total == 6.5
+        assert t.tolist() == [7 + 15, 7 + 35, 7 + 65]       # start + floor(running sum * 10)
