@@ -37,9 +37,10 @@ for a preempted peer; ``OMP_WAIT_POLICY=PASSIVE`` removes most of that.
 Report the thread count and the machine load next to any figure.
 
 Allocator: both simulators run with ``evreid.utils.tune_allocator`` applied (glibc
-reuses freed large blocks instead of unmapping them), as the evreid CLI runs; without
-it each new block is fresh pages the kernel must zero, which cost v2e about 10 % and
-evreid about 12 % here. The setting is printed.
+reuses freed large blocks instead of unmapping them, and NumPy advises no transparent
+huge pages), as the evreid CLI runs; without it each new block is fresh pages the kernel
+must zero, which cost v2e about 10 % and evreid about 12 % here, and huge-page faults in
+fresh worker processes made --processes runs erratic. The setting is printed.
 
 v2e is NOT a dependency of evreid and nothing in the evreid package imports
 this file. Install it separately into its own environment, e.g.::

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
-from evreid.utils import atomic_open, atomic_write_text
+from evreid.utils import atomic_open, atomic_write_text, tune_allocator
 
 
 def test_atomic_write_replaces_whole_file_and_respects_umask(tmp_path):
@@ -26,3 +27,15 @@ def test_atomic_open_leaves_old_file_on_error(tmp_path):
         raise RuntimeError("crash")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc / Linux only")
+def test_tune_allocator_turns_off_numpy_huge_page_advice():
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    previous = _set_madvise_hugepage(True)
+    try:
+        tune_allocator()
+        assert _set_madvise_hugepage(False) is False       # returns the setting it found
+    finally:
+        _set_madvise_hugepage(previous)
