@@ -458,6 +458,31 @@ if numba is not None:
 
 
     @_jit
+    def _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R, noise_t,
+                        noise_pix, noise_pol, noise_next, noise_ref, tags, words, b_head,
+                        b_crossings, b_line_a, b_line_b, b_busy, b_active):
+        """The events of the interval (t_a, t_b] as unsorted words (pixel-major), the
+        pixel state advanced: noise links, pass 1, pass 2 (``words`` replaced by a larger
+        array whenever it runs out of room). ``noise_*``: the interval's shot-noise
+        events in time order (``noise_next`` / ``noise_ref``: work space of their
+        length). Returns (events, words)."""
+        _link_noise(noise_pix, b_head, ref, noise_next, noise_ref)
+        n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b_crossings,
+                          b_line_a, b_line_b, b_busy, b_active)
+        n, done = 0, 0
+        while True:
+            n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a,
+                             t_b, R, b_head, noise_t, noise_pol, noise_next, noise_ref, tags,
+                             words, b_crossings, b_line_a, b_line_b, b_active)
+            if done == n_active:
+                break
+            grown = np.empty(max(2 * words.shape[0], 1024), np.int64)
+            grown[:n] = words[:n]
+            words = grown
+        _unlink(noise_pix, b_head)
+        return n, words
+
+    @_jit
     def _video(start, stop, c0, table, frames, times, La, Lb, ref, cp, cm, leak_per_us, last, R,
                noise_t, noise_pix, noise_pol, noise_next, noise_ref, tags, words, work,
                b_head, b_crossings, b_line_a, b_line_b, b_busy, b_active, out_t, out_x,
@@ -484,22 +509,11 @@ if numba is not None:
             c1 = c0
             while c1 < noise_t.shape[0] and noise_t[c1] <= t_b:
                 c1 += 1
-            nt, npix, npol = noise_t[c0:c1], noise_pix[c0:c1], noise_pol[c0:c1]
-            nnext, nref = noise_next[c0:c1], noise_ref[c0:c1]
-            _link_noise(npix, b_head, ref, nnext, nref)
-            n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, npix, b_crossings,
-                              b_line_a, b_line_b, b_busy, b_active)
-            n, done = 0, 0
-            while True:
-                n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last,
-                                 t_a, t_b, R, b_head, nt, npol, nnext, nref, tags, words,
-                                 b_crossings, b_line_a, b_line_b, b_active)
-                if done == n_active:
-                    break
-                grown = np.empty(max(2 * words.shape[0], 1024), np.int64)
-                grown[:n] = words[:n]
-                words = grown
-            _unlink(npix, b_head)
+            n, words = _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
+                                       noise_t[c0:c1], noise_pix[c0:c1], noise_pol[c0:c1],
+                                       noise_next[c0:c1], noise_ref[c0:c1], tags, words,
+                                       b_head, b_crossings, b_line_a, b_line_b, b_busy,
+                                       b_active)
             if work.shape[0] < n:
                 work = np.empty(max(n, 2 * work.shape[0]), np.int64)
             if size + n > out_t.shape[0]:
@@ -543,12 +557,6 @@ class Buffers:
         if len(self._work) < n:
             self._work = np.empty(max(n, 2 * len(self._work)), np.int64)
         return self._work
-
-    def grow(self, n: int) -> None:
-        """Twice the event room (at least 1,024), the first ``n`` events kept."""
-        new = np.empty(max(2 * len(self.words), 1024), np.int64)
-        new[:n] = self.words[:n]
-        self.words = new
 
     def log_of(self, table: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """``table[frame]``, flat, in one of two arrays used in turn: a frame's log
@@ -617,26 +625,10 @@ def run_interval(La: np.ndarray, Lb: np.ndarray, ref: np.ndarray, cp: np.ndarray
     if not 0 < t_b - t_a <= MAX_SPAN:
         raise ValueError(f"interval of {t_b - t_a} us: the kernel takes 1..{MAX_SPAN}")
     b = buffers
-    if noise is None:
-        noise_t, noise_pix, noise_pol, noise_next, noise_ref = _NO_NOISE
-    else:
-        noise_t, noise_pix, noise_pol = noise
-        noise_next = np.empty(len(noise_t), np.int64)
-        noise_ref = np.empty(len(noise_t), np.float64)
-        _link_noise(noise_pix, b.noise_head, ref, noise_next, noise_ref)
-    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b.crossings,
-                      b.line_a, b.line_b, b.busy, b.active)
-    n, done = 0, 0
-    while True:
-        n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last_t, t_a,
-                         t_b, refractory_us, b.noise_head, noise_t, noise_pol, noise_next,
-                         noise_ref, b.tags, b.words, b.crossings, b.line_a, b.line_b,
-                         b.active)
-        if done == n_active:
-            break
-        b.grow(n)
-    if noise is not None:
-        _unlink(noise_pix, b.noise_head)
+    n, b.words = _interval_words(La, Lb, ref, cp, cm, leak_per_us, last_t, t_a, t_b,
+                                 refractory_us, *_noise_arrays(noise), b.tags, b.words,
+                                 b.noise_head, b.crossings, b.line_a, b.line_b, b.busy,
+                                 b.active)
     sink.reserve(n)
     _write_sorted(n, t_a, t_b - t_a, b.words, b.sort_room(n), sink.t, sink.x, sink.y, sink.p,
                   sink.size)
@@ -666,12 +658,7 @@ def run_video(table: np.ndarray, frames: np.ndarray, times: np.ndarray, L0: np.n
                          f"1..{MAX_SPAN}")
     b = buffers
     La, Lb = L0, (b._logs[1] if L0 is b._logs[0] else b._logs[0])
-    if noise is None:
-        noise_t, noise_pix, noise_pol, noise_next, noise_ref = _NO_NOISE
-    else:
-        noise_t, noise_pix, noise_pol = noise
-        noise_next = np.empty(len(noise_t), np.int64)
-        noise_ref = np.empty(len(noise_t), np.float64)
+    noise_t, noise_pix, noise_pol, noise_next, noise_ref = _noise_arrays(noise)
     flat = frames.reshape(len(frames), -1)
     N = len(frames)
     start, cursor = 1, 0
@@ -698,6 +685,17 @@ def run_video(table: np.ndarray, frames: np.ndarray, times: np.ndarray, L0: np.n
         La, Lb, start = Lb, La, k + 1
     b._logs = [La, Lb]
     return La
+
+
+def _noise_arrays(noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+                  ) -> tuple[np.ndarray, ...]:
+    """(t, pixel, polarity, next-in-pixel, ref-at-first): shot-noise events in time order
+    with the kernel's work space for linking them (empty arrays for no noise)."""
+    if noise is None:
+        return _NO_NOISE
+    t, pixel, polarity = noise
+    return t, pixel, polarity, np.empty(len(t), np.int64), np.empty(len(t), np.float64)
+
 
 _NO_NOISE = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8),
              np.zeros(0, np.int64), np.zeros(0, np.float64))
