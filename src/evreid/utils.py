@@ -70,7 +70,7 @@ def tune_allocator(threshold_bytes: int = 1 << 30) -> bool:
     It also stops NumPy from advising transparent huge pages for its large
     arrays: the first touch of a huge page can stall while the kernel compacts
     memory, and in fresh processes (pool workers) that made runs erratic -- two
-    simulator processes had one worker 30 % slower in half of the runs, steady
+    simulator processes had one worker ~40 % slower in half of the runs, steady
     without the advice, and no slower on average.
     """
     import ctypes
