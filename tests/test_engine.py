@@ -104,8 +104,8 @@ def test_sigkill_and_resume_matches_uninterrupted(tmp_path):
     a = json.loads((full / "metrics.json").read_text())
     b = json.loads((killed / "metrics.json").read_text())
     assert a["final"] == b["final"]
-    state_a = torch.load(full / "last.pth", weights_only=False)["model"]
-    state_b = torch.load(killed / "last.pth", weights_only=False)["model"]
+    state_a = torch.load(full / "last.pth", weights_only=True)["model"]
+    state_b = torch.load(killed / "last.pth", weights_only=True)["model"]
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
 
 
@@ -134,7 +134,8 @@ def test_nan_loss_stops_with_checkpoint_intact(tmp_path):
     trainer.train()
     before = (out / "last.pth").read_bytes()
     cfg = tiny_cfg(root, out, epochs=3, extra=["SOLVER.BASE_LR", "1e30"])
-    trainer = Trainer(cfg, build_dataset_from_cfg(cfg), out, resume=True, show_progress=False)
+    trainer = Trainer(cfg, build_dataset_from_cfg(cfg), out, resume=True, show_progress=False,
+                      allow_config_change=True)   # BASE_LR differs from the checkpoint's
     for p in trainer.model.parameters():  # poison the weights: the loss becomes NaN
         p.data.fill_(float("nan"))
     with pytest.raises(EvreidError, match=r"loss became nan at epoch 3.*last good checkpoint"):

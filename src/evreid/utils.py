@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import random
@@ -37,6 +38,40 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete temp files that ``atomic_open(path)`` left behind when its process was
+    killed (SIGKILL skips the clean-up). Call it only where no other process is
+    writing ``path`` at the same time."""
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                removed.append(stale)
+    return removed
+
+
+def check_writable(folder: str | os.PathLike, what: str) -> Path:
+    """Make ``folder`` (and its parents) and prove a file can be written in it, so a
+    command fails in its first second, not after its work. ``what`` names the
+    option in the message (e.g. ``--out``)."""
+    from evreid.errors import EvreidError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise EvreidError(f"{what} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".evreid-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise EvreidError(f"{what} {folder} is not writable ({reason})") from None
+    return folder
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -19,6 +19,10 @@ SEED_FLAGS = {
     "seed": "SEED",
 }
 
+TRUST_HELP = ("accept a checkpoint that is not plain data (e.g. an evreid checkpoint from "
+              "before format 2) by fully unpickling it, which runs any code the file holds; "
+              "only for files you made or trust. It is converted to the plain format in memory")
+
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-file", "--config_file", dest="config_file", default=None,

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import argparse
 
-from evreid.commands._config_args import add_config_arguments
+from evreid.commands._config_args import TRUST_HELP, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUTPUT_DIR/last.pth")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="with --resume: continue although training keys (lr, model, "
+                             "data, ...) differ from the checkpoint's; without it such a "
+                             "resume is refused, naming the keys")
+    parser.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     parser.add_argument("--splits", default=None,
                         help="train several splits (0-9, 0,3, all) into OUTPUT_DIR/split_K "
                              "and report mean +- std")
@@ -52,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         run_cfg.OUTPUT_DIR = str(out)
         dataset = build_dataset_from_cfg(run_cfg)
         trainer = Trainer(run_cfg, dataset, out, resume=args.resume,
-                          show_progress=not args.no_progress)
+                          show_progress=not args.no_progress,
+                          allow_config_change=args.allow_config_change,
+                          trust_checkpoint=args.trust_checkpoint)
         result = trainer.train()
         if not trainer.info.is_main:
             continue

@@ -25,6 +25,7 @@ from evreid.data.datasets.base import VideoDataset
 from evreid.engine.checkpoint import (
     BEST,
     LAST,
+    config_differences,
     load_checkpoint,
     load_model_weights,
     restore_rng_states,
@@ -48,7 +49,8 @@ from evreid.utils import atomic_open, atomic_write_json, seed_everything
 
 TRAIN_LOG = "train_log.csv"
 EVAL_LOG = "eval_log.csv"
-TRAIN_FIELDS = ["epoch", "step", "lr", "loss", "ce", "triplet", "firing_rate"]
+# kind: "step" (every LOG_PERIOD steps) or "epoch" (the epoch's mean, at its last step)
+TRAIN_FIELDS = ["epoch", "step", "lr", "loss", "ce", "triplet", "firing_rate", "kind"]
 EVAL_FIELDS = ["epoch", "rank1", "rank5", "rank10", "rank20", "mAP", "mINP"]
 
 
@@ -126,7 +128,7 @@ def _rewrite_csv(path: Path, fields: list[str], keep_before_epoch: int) -> None:
     with path.open(newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if int(r["epoch"]) < keep_before_epoch]
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -144,7 +146,8 @@ class Trainer:
     """Train ``cfg.MODEL.ARCH`` on ``dataset``; writes everything under ``output_dir``."""
 
     def __init__(self, cfg: CfgNode, dataset: VideoDataset, output_dir: str | Path | None = None,
-                 resume: bool = False, show_progress: bool = True) -> None:
+                 resume: bool = False, show_progress: bool = True,
+                 allow_config_change: bool = False, trust_checkpoint: bool = False) -> None:
         self.cfg = cfg
         self.dataset = dataset
         self.output_dir = Path(output_dir or cfg.OUTPUT_DIR)
@@ -181,7 +184,7 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.output_dir)
         if resume:
-            self._resume()
+            self._resume(allow_config_change, trust_checkpoint)
         self.tensorboard = self._tensorboard()
 
     # --- state ---------------------------------------------------------------
@@ -201,11 +204,18 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "epoch": epoch, "step": self.step, "best": self.best, "rng": rng_states()}
 
-    def _resume(self) -> None:
+    def _resume(self, allow_config_change: bool = False, trust: bool = False) -> None:
         path = self.output_dir / LAST
         if not path.is_file():
             raise EvreidError(f"cannot resume: no checkpoint {path}")
-        state = load_checkpoint(path, arch=self.cfg.MODEL.ARCH)
+        state = load_checkpoint(path, arch=self.cfg.MODEL.ARCH, trust=trust)
+        changed = config_differences(state.get("config") or "", self.cfg)
+        if changed and not allow_config_change:
+            shown = ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in changed[:4])
+            more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+            raise EvreidError(f"cannot resume {path}: the config differs from the checkpoint's "
+                              f"in {shown}{more}; restore those values, or pass "
+                              f"--allow-config-change to continue with the new ones")
         if state.get("num_classes") != self.num_classes:
             raise EvreidError(f"checkpoint {path} has {state.get('num_classes')} classes; the "
                               f"dataset has {self.num_classes} training identities")
@@ -217,7 +227,9 @@ class Trainer:
         restore_rng_states(state["rng"])
         if self.info.is_main:
             _rewrite_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS, self.start_epoch)
-            _rewrite_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS, self.start_epoch)
+            # a finished run evaluates its last epoch again: drop that row, not duplicate it
+            _rewrite_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS,
+                         min(self.start_epoch, self.cfg.SOLVER.MAX_EPOCHS - 1))
 
     # --- loop ----------------------------------------------------------------
     def _train_step(self, batch: dict) -> dict[str, float]:
@@ -282,7 +294,8 @@ class Trainer:
                 progress.set_postfix(loss=f"{values['loss']:.3f}")
                 if self.info.is_main and (self.step % cfg.SOLVER.LOG_PERIOD == 0):
                     _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
-                                {"epoch": epoch, "step": self.step, "lr": lr, **values})
+                                {"epoch": epoch, "step": self.step, "lr": lr, **values,
+                                 "kind": "step"})
                     if self.tensorboard is not None:
                         for key, value in values.items():
                             if not math.isnan(value):
@@ -292,7 +305,8 @@ class Trainer:
             means = {k: v / max(count, 1) for k, v in totals.items()}
             if self.info.is_main:  # one row per epoch (mean), besides the periodic step rows
                 _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
-                            {"epoch": epoch, "step": self.step, "lr": lr, **means})
+                            {"epoch": epoch, "step": self.step, "lr": lr, **means,
+                             "kind": "epoch"})
             line = (f"epoch {epoch + 1}/{max_epochs}  loss {means.get('loss', float('nan')):.4f}"
                     f" (ce {means.get('ce', float('nan')):.4f}, triplet "
                     f"{means.get('triplet', float('nan')):.4f})  lr {lr:.2e}  "
