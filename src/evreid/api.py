@@ -18,20 +18,31 @@ import torch
 from evreid.errors import EvreidError
 
 
-def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """(model in eval mode, its config) from an evreid checkpoint; nothing else needed."""
+def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                          trust: bool = False):
+    """(model in eval mode, its config) from an evreid checkpoint; nothing else needed.
+
+    The file is read as plain data (``weights_only=True``); ``trust=True`` also
+    accepts old checkpoints that need full unpickling (which can run code)."""
     import yaml
 
     from evreid.config import get_cfg
     from evreid.engine.checkpoint import load_checkpoint, load_model_weights
     from evreid.models import build_model
 
-    state = load_checkpoint(path)
-    if "config" not in state or "num_classes" not in state:
+    state = load_checkpoint(path, trust=trust)
+    if not isinstance(state.get("config"), str) or "num_classes" not in state:
         raise EvreidError(f"checkpoint {path} carries no config; it was not written by "
                           f"evreid train")
     cfg = get_cfg()
-    cfg.merge_from_dict(yaml.safe_load(state["config"]), source=f"{path} (embedded config)")
+    try:
+        embedded = yaml.safe_load(state["config"]) or {}
+    except yaml.YAMLError as exc:
+        raise EvreidError(f"checkpoint {path}: embedded config is not valid YAML: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if not isinstance(embedded, dict):
+        raise EvreidError(f"checkpoint {path}: embedded config is not a mapping")
+    cfg.merge_from_dict(embedded, source=f"{path} (embedded config)")
     model = build_model(cfg, int(state["num_classes"]))
     load_model_weights(model, state, str(path))
     return model.to(device).eval(), cfg
@@ -40,11 +51,15 @@ def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
 class Embedder:
     """Embeddings of clips with the model and test preprocessing of a checkpoint."""
 
-    def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> None:
+    def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device = "cpu",
+                 trust: bool = False) -> None:
         from evreid.data.transforms import build_transforms
 
-        self.device = torch.device(device)
-        self.model, self.cfg = model_from_checkpoint(checkpoint, self.device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError:
+            raise EvreidError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+        self.model, self.cfg = model_from_checkpoint(checkpoint, self.device, trust=trust)
         self.transform = build_transforms(self.cfg, is_train=False)
         self.uses_events = bool(getattr(self.model, "uses_events", True))
 

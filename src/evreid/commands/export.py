@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from evreid.commands._config_args import TRUST_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=("onnx",), help="export format")
@@ -20,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=18)
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime check")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from evreid.api import model_from_checkpoint
     from evreid.export import export_onnx
 
-    model, cfg = model_from_checkpoint(args.checkpoint)
+    model, cfg = model_from_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
     report = export_onnx(model, cfg, args.out, opset=args.opset, check=not args.no_check)
     if args.json:
         print(json.dumps(report, indent=2))

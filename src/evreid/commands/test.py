@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from evreid.commands._config_args import add_config_arguments
+from evreid.commands._config_args import TRUST_HELP, add_config_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for metrics.json and features.npz "
                         "(default: OUTPUT_DIR)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     add_config_arguments(parser)
 
 
@@ -34,18 +35,18 @@ def run(args: argparse.Namespace) -> int:
     from evreid.engine.trainer import resolve_device
     from evreid.metrics import format_metrics
     from evreid.models import build_model
-    from evreid.utils import atomic_write_json, seed_everything
+    from evreid.utils import atomic_write_json, check_writable, seed_everything
 
     cfg = config_from_args(args)
     seed_everything(cfg.SEED)
     checkpoint = Path(args.checkpoint or cfg.TEST.WEIGHT or Path(cfg.OUTPUT_DIR) / "best.pth")
-    state = load_checkpoint(checkpoint, arch=cfg.MODEL.ARCH)
+    out = check_writable(Path(args.out or cfg.OUTPUT_DIR), "--out" if args.out else "OUTPUT_DIR")
+    state = load_checkpoint(checkpoint, arch=cfg.MODEL.ARCH, trust=args.trust_checkpoint)
     dataset = build_dataset_from_cfg(cfg)
     device = resolve_device(cfg.MODEL.DEVICE)
     model = build_model(cfg, int(state.get("num_classes") or dataset.num_train_pids))
     load_model_weights(model, state, str(checkpoint))
     model.to(device)
-    out = Path(args.out or cfg.OUTPUT_DIR)
     result = evaluate_model(cfg, model, dataset, device, features_path=out / "features.npz")
     report = {**result["summary"], "num_valid_queries": result["num_valid_queries"],
               "num_skipped_queries": result["num_skipped_queries"],

@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from evreid.commands._config_args import TRUST_HELP
+
 HELP = "pictures: event frames, CMC curves, ranked lists, feature maps, contact sheets"
 
 
@@ -76,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     feats.add_argument("--root", default=None, help="dataset root (default: the run's config)")
     feats.add_argument("--query", type=int, default=0, help="index of the query tracklet")
     feats.add_argument("--out", required=True, metavar="PNG")
+    feats.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
 
     contact = sub.add_parser("contact", help="contact sheet of a synthetic dataset")
     contact.add_argument("--root", required=True, help="a generated synthetic dataset folder")
@@ -174,7 +177,7 @@ def _run_features(args: argparse.Namespace) -> int:
     from evreid.errors import EvreidError
     from evreid.viz.features import activation_maps, overlay_grid
 
-    model, cfg = model_from_checkpoint(args.checkpoint)
+    model, cfg = model_from_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
     if args.root:
         cfg.DATASETS.ROOT_DIR = args.root
     dataset = build_dataset_from_cfg(cfg)
