@@ -10,7 +10,10 @@ Layout (``root`` is the generated folder itself)::
 
 Query = cam_a tracklets of the test identities, gallery = their tracklets in
 the other cameras; train = all cameras of the train identities (pids
-relabelled). The degradation protocol, preset and seed are in
+relabelled). Presets with several visits per camera (``medium``) name their
+tracklet folders ``person_NNNN_V`` and list them in the card; their distractor
+identities (the card's ``distractors``) join the gallery only. The degradation
+protocol, preset and seed are in
 ``dataset.extra`` (``synthetic_protocol``, ``preset``, ``seed``); each
 protocol is its own folder (see docs/SYNTHETIC.md).
 """
@@ -22,9 +25,12 @@ from pathlib import Path
 
 from evreid.data.datasets.base import (
     DatasetError,
+    Tracklet,
     VideoDataset,
+    list_images,
     load_camera_pair_dataset,
     read_splits_json,
+    relabel,
     require_paths,
 )
 
@@ -60,8 +66,58 @@ def load_synthetic(root: str | Path, split_id: int = 0, min_seq_len: int = 0) ->
     cameras = [cam["name"] for cam in card["cameras"]]
     require_paths("synthetic", base, [base / cam for cam in cameras], LAYOUT)
     splits = read_splits_json(split_path, "synthetic")
-    dataset = load_camera_pair_dataset("synthetic", base, base, cameras, splits, split_id,
-                                       min_seq_len, float(card["preset"]["fps"]))
+    if card["preset"].get("tracklets_per_camera", 1) > 1 or card.get("distractors"):
+        dataset = _load_visits(base, card, cameras, splits, split_id, min_seq_len)
+    else:
+        dataset = load_camera_pair_dataset("synthetic", base, base, cameras, splits, split_id,
+                                           min_seq_len, float(card["preset"]["fps"]))
     dataset.extra.update({"synthetic_protocol": card["protocol"],
                           "preset": card["preset"]["name"], "seed": card["seed"]})
     return dataset
+
+
+def _load_visits(base: Path, card: dict, cameras: list[str], splits: list[dict], split_id: int,
+                 min_seq_len: int) -> VideoDataset:
+    """Tracklets listed by the card: several per identity and camera, plus distractors.
+
+    Query: the first camera's tracklets of the test identities; gallery: the
+    other cameras' tracklets of the test identities and of the distractors.
+    """
+    if not 0 <= split_id < len(splits):
+        raise DatasetError(f"synthetic: split_id {split_id} out of range 0..{len(splits) - 1}")
+    fps = float(card["preset"]["fps"])
+    by_person: dict[str, list[tuple[int, int, str]]] = {}
+    try:
+        for entry in card["tracklets"]:
+            folder = entry.get("tracklet", entry["person"])
+            by_person.setdefault(entry["person"], []).append(
+                (int(entry["cam"]), int(entry.get("visit", 0)), folder))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"synthetic: {base / CARD_NAME}: bad 'tracklets' entry ({exc})") \
+            from None
+
+    def collect(persons: list[str], cams: set[int]) -> list[Tracklet]:
+        out = []
+        for person in sorted(persons):
+            pid = int("".join(ch for ch in person if ch.isdigit()))
+            for cam, _, name in sorted(by_person.get(person, [])):
+                if cam not in cams:
+                    continue
+                folder = base / cameras[cam] / name
+                frames = list_images(folder) if folder.is_dir() else ()
+                if not frames:
+                    raise DatasetError(f"synthetic: no frames in {folder} (listed in the card)")
+                if len(frames) >= min_seq_len:
+                    out.append(Tracklet(frames=frames, pid=pid, camid=cam,
+                                        key=f"{cameras[cam]}/{name}", fps=fps))
+        return out
+
+    split = splits[split_id]
+    every, gallery_cams = set(range(len(cameras))), set(range(1, len(cameras)))
+    return VideoDataset(
+        name="synthetic", root=str(base),
+        train=relabel(collect(split["train"], every)),
+        query=collect(split["test"], {0}),
+        gallery=collect(split["test"], gallery_cams)
+        + collect(list(card.get("distractors", [])), gallery_cams),
+        extra={"split_id": split_id, "num_splits": len(splits)})

@@ -78,6 +78,23 @@ def person_name(pid: int) -> str:
     return f"person_{pid:04d}"
 
 
+def tracklet_folder_name(preset: Preset, pid: int, visit: int) -> str:
+    """``person_NNNN``, or ``person_NNNN_V`` (V = visit + 1) for multi-visit presets."""
+    return f"{person_name(pid)}_{visit + 1}" if preset.multi_visit else person_name(pid)
+
+
+def tracklet_slots(preset: Preset) -> list[tuple[int, int, int]]:
+    """(pid, camera, visit) of every tracklet: each identity through each camera
+    ``tracklets_per_camera`` times, then the distractors through the gallery cameras."""
+    visits = range(preset.tracklets_per_camera)
+    slots = [(pid, cam, v) for pid in range(1, preset.num_ids + 1)
+             for cam in range(preset.num_cameras) for v in visits]
+    slots += [(pid, cam, v)
+              for pid in range(preset.num_ids + 1, preset.num_ids + preset.distractors + 1)
+              for cam in range(1, preset.num_cameras) for v in visits]
+    return slots
+
+
 def cache_key(preset: Preset, protocol: str, seed: int, with_events: bool) -> dict[str, Any]:
     """What makes two generations byte-identical; a folder whose card differs is stale."""
     from evreid.events.simulator import SIMULATOR_VERSION
@@ -135,16 +152,18 @@ class _Task(NamedTuple):
     seed: int
     with_events: bool
     staging: str
+    visit: int = 0
 
 
 def _render_and_write(task: _Task) -> dict[str, Any]:
     """Worker: render one tracklet and write its frames and events into the staging folder."""
-    preset_name, pid, cam, protocol, seed, with_events, staging_dir = task
+    preset_name, pid, cam, protocol, seed, with_events, staging_dir, visit = task
     staging = Path(staging_dir)
     cv2.setNumThreads(1)
-    plan = plan_tracklet(seed, get_preset(preset_name), pid, cam, protocol)
+    plan = plan_tracklet(seed, get_preset(preset_name), pid, cam, protocol, visit)
     out = render_tracklet(plan, with_events=with_events)
-    folder = staging / plan.camera.name / person_name(pid)
+    name = tracklet_folder_name(plan.preset, pid, visit)
+    folder = staging / plan.camera.name / name
     folder.mkdir(parents=True, exist_ok=True)
     for k, frame in enumerate(out.frames):
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]), PNG_PARAMS)
@@ -153,14 +172,17 @@ def _render_and_write(task: _Task) -> dict[str, Any]:
         (folder / f"{k + 1:04d}.png").write_bytes(buf.tobytes())
     num_events = 0
     if out.events is not None:
-        path = staging / EVENTS_DIR / plan.camera.name / f"{person_name(pid)}.npz"
+        path = staging / EVENTS_DIR / plan.camera.name / f"{name}.npz"
         events_io.save(path, out.events, out.timestamps_us, plan.preset.fps,
                        out.event_config)
         num_events = len(out.events)
-    return {"pid": pid, "cam": cam, "frames": plan.length, "events": num_events,
-            "effects": plan.effects.names(), "phase0": round(plan.phase0, 6),
-            "velocity_px_s": round(plan.velocity, 4), "occluders": len(plan.occluders),
-            "bystanders": len(plan.bystanders)}
+    entry = {"pid": pid, "cam": cam, "frames": plan.length, "events": num_events,
+             "effects": plan.effects.names(), "phase0": round(plan.phase0, 6),
+             "velocity_px_s": round(plan.velocity, 4), "occluders": len(plan.occluders),
+             "bystanders": len(plan.bystanders)}
+    if plan.preset.multi_visit:   # one-visit cards keep their published entries
+        entry.update(visit=visit, tracklet=name)
+    return entry
 
 
 def _default_workers() -> int:
@@ -232,7 +254,7 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
     staging.mkdir(parents=True)
     try:
         results = _run_tasks(spec, protocol, int(seed), with_events, staging, workers, progress)
-        names = [person_name(pid) for pid in range(1, spec.num_ids + 1)]
+        names = [person_name(pid) for pid in range(1, spec.num_ids + 1)]   # no distractors
         atomic_write_json(staging / SPLITS_NAME, make_splits(int(seed), names, spec.num_splits))
         stats = _summarise(results)
         atomic_write_json(staging / CARD_NAME,
@@ -249,8 +271,8 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
 
 def _run_tasks(spec: Preset, protocol: str, seed: int, with_events: bool, staging: Path,
                workers: int, progress: bool) -> list[dict[str, Any]]:
-    tasks = [_Task(spec.name, pid, cam, protocol, seed, with_events, str(staging))
-             for pid in range(1, spec.num_ids + 1) for cam in range(spec.num_cameras)]
+    tasks = [_Task(spec.name, pid, cam, protocol, seed, with_events, str(staging), visit)
+             for pid, cam, visit in tracklet_slots(spec)]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -275,7 +297,7 @@ def _run_tasks(spec: Preset, protocol: str, seed: int, with_events: bool, stagin
     finally:
         if bar is not None:
             bar.close()
-    return sorted(results, key=lambda r: (r["pid"], r["cam"]))
+    return sorted(results, key=lambda r: (r["pid"], r["cam"], r.get("visit", 0)))
 
 
 def _summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -296,7 +318,7 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
           results: list[dict[str, Any]], stats: dict[str, Any]) -> dict[str, Any]:
     from evreid.events.simulator import SIMULATOR_VERSION
 
-    return {
+    card = {
         "name": "evreid synthetic benchmark",
         "cache_key": cache_key(spec, protocol, seed, with_events),
         "preset": spec.to_dict(), "protocol": protocol, "seed": seed,
@@ -305,7 +327,7 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
         "with_events": with_events, "simulator_version": SIMULATOR_VERSION,
         "cameras": [camera_of(seed, c).to_dict() for c in range(spec.num_cameras)],
         "identities": [_identity_entry(identity_of(seed, pid))
-                       for pid in range(1, spec.num_ids + 1)],
+                       for pid in range(1, spec.num_ids + spec.distractors + 1)],
         "tracklets": [{"person": person_name(r["pid"]), **{k: v for k, v in r.items()
                                                            if k != "pid"}}
                       for r in results],
@@ -317,6 +339,13 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
                                     "(t_{k-1}, t_k]"},
         "fairness_rules": list(FAIRNESS_RULES),
     }
+    if spec.multi_visit:
+        card["layout"]["frames"] = "<camera>/person_NNNN_V/NNNN.png (visit V, 1-based)"
+        card["layout"]["events"] = f"{EVENTS_DIR}/<camera>/person_NNNN_V.npz"
+    if spec.distractors:   # gallery-only identities, in no split
+        card["distractors"] = [person_name(pid) for pid in
+                               range(spec.num_ids + 1, spec.num_ids + spec.distractors + 1)]
+    return card
 
 
 def _stats_from_card(root: Path) -> dict[str, Any]:

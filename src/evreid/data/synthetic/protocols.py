@@ -7,7 +7,14 @@ Presets
 -------
 ``tiny`` (tests), ``small`` (the embedded demo: 64 identities, 2 cameras,
 128x64, 24-48 frames) and ``full`` (300 identities, 3 cameras, 256x128, 32-96
-frames). Every identity walks through every camera once.
+frames): every identity walks through every camera once, PRID-2011 style.
+
+``medium`` is the benchmark for claims (statistical power and headroom, issue
+21): 300 identities (150 test), 2 cameras, 128x64, 16-32 frames, every identity
+walks through every camera twice (two tracklets per identity and camera, the
+second one in either direction, so a query has two true matches) and 100
+gallery-only distractor identities (200 tracklets in the gallery camera that
+match no query). Its query set is 300 tracklets, its gallery 500.
 
 Protocols
 ---------
@@ -60,6 +67,8 @@ class Preset:
     render_rate: int = 8      # rendered sub-frames per video frame interval (shutter)
     event_rate: int = 4       # of which fed to the event sensor (divides render_rate)
     num_splits: int = 10
+    tracklets_per_camera: int = 1   # visits of each identity to each camera
+    distractors: int = 0      # extra identities seen only by the gallery cameras
 
     def __post_init__(self) -> None:
         if self.event_rate < 1 or self.render_rate % self.event_rate:
@@ -68,9 +77,24 @@ class Preset:
         if not 1 <= self.min_len <= self.max_len or self.num_ids < 2 or self.num_cameras < 2:
             raise EvreidError(f"synthetic preset {self.name}: needs 1 <= min_len <= max_len, "
                               f">= 2 identities and >= 2 cameras")
+        if self.tracklets_per_camera < 1 or self.distractors < 0:
+            raise EvreidError(f"synthetic preset {self.name}: needs tracklets_per_camera >= 1 "
+                              f"and distractors >= 0")
+
+    @property
+    def multi_visit(self) -> bool:
+        """Whether tracklet folders carry a visit suffix (``person_NNNN_V``)."""
+        return self.tracklets_per_camera > 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # the fields added for ``medium`` are left out at their defaults, so the cards
+        # (and cache keys) of the older presets stay byte-identical
+        out = asdict(self)
+        if self.tracklets_per_camera == 1:
+            del out["tracklets_per_camera"]
+        if self.distractors == 0:
+            del out["distractors"]
+        return out
 
 
 PRESETS: dict[str, Preset] = {
@@ -78,6 +102,8 @@ PRESETS: dict[str, Preset] = {
                    render_rate=4, event_rate=2),
     "small": Preset("small", num_ids=64, num_cameras=2, height=128, width=64, min_len=24,
                     max_len=48),
+    "medium": Preset("medium", num_ids=300, num_cameras=2, height=128, width=64, min_len=16,
+                     max_len=32, tracklets_per_camera=2, distractors=100),
     "full": Preset("full", num_ids=300, num_cameras=3, height=256, width=128, min_len=32,
                    max_len=96, render_rate=12, event_rate=6),
 }

@@ -20,7 +20,10 @@ Seeds. Every random draw comes from a NumPy ``SeedSequence`` keyed by
 ``(seed, stream, pid, camera, sub-stream)``, so a tracklet is the same
 whichever worker renders it and in whichever order, and protocols only add
 draws from their own sub-streams (occluders, mixed choice), leaving the
-trajectory and the noise of the others untouched.
+trajectory and the noise of the others untouched. A later visit of the same
+identity to the same camera (presets with ``tracklets_per_camera`` > 1) draws
+from ``(seed, STREAM_VISIT, pid, camera, visit, sub-stream)``; visit 0 keeps
+the keys above, so the tracklets of the one-visit presets are unchanged.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ from evreid.data.synthetic.sensors import luminance, to_linear, video_frame
 from evreid.events import Events, EventSimulator, SimulatorConfig, frame_timestamps_us
 
 # seed streams (never reorder: they name the draws of every published dataset)
-STREAM_IDENTITY, STREAM_CAMERA, STREAM_TRACKLET, STREAM_SPLITS = 1, 2, 3, 4
+STREAM_IDENTITY, STREAM_CAMERA, STREAM_TRACKLET, STREAM_SPLITS, STREAM_VISIT = 1, 2, 3, 4, 5
 SUB_TRAJECTORY, SUB_OCCLUDERS, SUB_VIDEO_NOISE, SUB_EVENTS, SUB_MIXED = 0, 1, 2, 3, 4
+SUB_DIRECTION = 5   # later visits only
 
 #: largest walking speed a draw can give, in body heights per second (step 0.46 x 2.2 Hz)
 _MAX_SPEED = 0.46 * 2.2
@@ -59,6 +63,13 @@ _REACH = 0.55
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
     """An independent generator for one named draw (see the module docstring)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+
+def tracklet_key(pid: int, cam: int, visit: int = 0) -> tuple[int, ...]:
+    """The seed-stream prefix of one tracklet (visit 0: the original, published keys)."""
+    if visit == 0:
+        return (STREAM_TRACKLET, pid, cam)
+    return (STREAM_VISIT, pid, cam, visit)
 
 
 def identity_of(seed: int, pid: int) -> Identity:
@@ -101,14 +112,24 @@ class TrackletPlan:
     effects: Effects
     occluders: tuple[Occluder, ...]
     bystanders: tuple[tuple[Identity, Placement], ...]
+    visit: int = 0                # which pass of this identity through this camera
+    direction: int = 0            # +1 / -1 walking direction; 0: the camera's
 
     @property
     def pid(self) -> int:
         return self.identity.pid
 
+    @property
+    def facing(self) -> int:
+        return self.direction or self.camera.direction
+
+    def rng(self, *keys: int) -> np.random.Generator:
+        """The generator of one sub-stream of this tracklet."""
+        return rng_for(self.seed, *tracklet_key(self.pid, self.camera.index, self.visit), *keys)
+
 
 def _occlusion(plan_rng: np.random.Generator, preset: Preset, path: tuple[float, float],
-               ground: float, stature_px: float, seed: int, pid: int, cam: int
+               ground: float, stature_px: float, seed: int, key: tuple[int, ...]
                ) -> tuple[tuple[Occluder, ...], tuple[tuple[Identity, Placement], ...]]:
     """Static occluders standing along the walker's path, in front of it."""
     cfg = EFFECTS["occlusion"]
@@ -131,8 +152,7 @@ def _occlusion(plan_rng: np.random.Generator, preset: Preset, path: tuple[float,
             occluders.append(Occluder("box", x - half, x + half, top, ground + 3.0, colour))
         else:
             # a bystander from the occluder stream, never one of the dataset's identities
-            ident = sample_identity(-1, rng_for(seed, STREAM_TRACKLET, pid, cam, SUB_OCCLUDERS,
-                                                100 + i))
+            ident = sample_identity(-1, rng_for(seed, *key, SUB_OCCLUDERS, 100 + i))
             place = Placement(x=x, ground=ground + 0.02 * preset.height,
                               height=stature_px * 1.04 * ident.build.stature,
                               direction=1 if plan_rng.random() < 0.5 else -1)
@@ -140,14 +160,22 @@ def _occlusion(plan_rng: np.random.Generator, preset: Preset, path: tuple[float,
     return tuple(occluders), tuple(bystanders)
 
 
-def plan_tracklet(seed: int, preset: Preset, pid: int, cam: int, protocol: str) -> TrackletPlan:
-    """Draw the trajectory, crops, effects and occluders of one tracklet."""
+def plan_tracklet(seed: int, preset: Preset, pid: int, cam: int, protocol: str,
+                  visit: int = 0) -> TrackletPlan:
+    """Draw the trajectory, crops, effects and occluders of one tracklet.
+
+    A later visit (``visit`` >= 1) walks either way through the view (a draw of
+    its own), so the two tracklets of one camera may show the two sides of the body.
+    """
     ident, camera = identity_of(seed, pid), camera_of(seed, cam)
-    rng = rng_for(seed, STREAM_TRACKLET, pid, cam, SUB_TRAJECTORY)
+    key = tracklet_key(pid, cam, visit)
+    rng = rng_for(seed, *key, SUB_TRAJECTORY)
     length = int(rng.integers(preset.min_len, preset.max_len + 1))
     phase0 = float(rng.uniform(0.0, 2.0 * math.pi))
     stature_px = preset.height * camera.person_scale * ident.build.stature
-    velocity = camera.direction * ident.gait.speed * stature_px
+    direction = 0 if visit == 0 else (1 if rng_for(seed, *key, SUB_DIRECTION).random() < 0.5
+                                      else -1)
+    velocity = (direction or camera.direction) * ident.gait.speed * stature_px
     W = preset.width
     # tracker: centred on the walker with smooth jitter (an AR(1) walk, a few pixels)
     jitter = np.zeros(length)
@@ -165,20 +193,19 @@ def plan_tracklet(seed: int, preset: Preset, pid: int, cam: int, protocol: str) 
     x_start = float(-left)
     ground = preset.height * camera.foot_row
 
-    mix = rng_for(seed, STREAM_TRACKLET, pid, cam, SUB_MIXED).random(3)
+    mix = rng_for(seed, *key, SUB_MIXED).random(3)
     effects = effects_for(protocol, [float(v) for v in mix])
     occluders: tuple[Occluder, ...] = ()
     bystanders: tuple[tuple[Identity, Placement], ...] = ()
     if effects.occlusion:
         path = (x_start, x_start + velocity * float(times[-1]))
         occluders, bystanders = _occlusion(
-            rng_for(seed, STREAM_TRACKLET, pid, cam, SUB_OCCLUDERS), preset, path, ground,
-            stature_px, seed, pid, cam)
+            rng_for(seed, *key, SUB_OCCLUDERS), preset, path, ground, stature_px, seed, key)
     return TrackletPlan(seed=seed, preset=preset, identity=ident, camera=camera, length=length,
                         phase0=phase0, x_start=x_start, velocity=velocity,
                         stature_px=stature_px, ground=ground, crops=crops, strip_x0=strip_x0,
                         strip_width=strip_width, effects=effects, occluders=occluders,
-                        bystanders=bystanders)
+                        bystanders=bystanders, visit=visit, direction=direction)
 
 
 @dataclass
@@ -249,7 +276,7 @@ class _Scene:
                             plan.phase0 + 2.0 * math.pi * plan.identity.gait.cycle_hz * t)
         draw_person(canvas, plan.identity, pose,
                     Placement(x=x - a, ground=plan.ground, height=plan.stature_px,
-                              direction=plan.camera.direction))
+                              direction=plan.facing))
         self._draw_static(canvas, float(a))
         return a, to_linear(canvas, self.light)
 
@@ -280,11 +307,10 @@ def render_tracklet(plan: TrackletPlan, with_events: bool = True) -> RenderedTra
     R = p.render_rate
     event_every = R // p.event_rate
     n_exposure = max(1, int(round(settings["exposure"] * R)))
-    noise_rng = rng_for(plan.seed, STREAM_TRACKLET, plan.pid, plan.camera.index, SUB_VIDEO_NOISE)
+    noise_rng = plan.rng(SUB_VIDEO_NOISE)
     sim = None
     if with_events:
-        ev_seed = int(rng_for(plan.seed, STREAM_TRACKLET, plan.pid, plan.camera.index,
-                              SUB_EVENTS).integers(2**31 - 1))
+        ev_seed = int(plan.rng(SUB_EVENTS).integers(2**31 - 1))
         sim = EventSimulator(H, plan.strip_width, config, seed=ev_seed)
         t_first = int(ts[0]) - dt
         sim.add_frame(scene.luma(*scene.window(t_first)), t_first)
