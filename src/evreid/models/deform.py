@@ -1,22 +1,36 @@
-"""Deformable convolution in pure PyTorch, and SDCL's event-guided offsets.
+"""Deformable convolution in pure PyTorch, and SDCL's sparse event deformable mapping.
 
 Offsets follow torchvision's layout: ``offset[:, 2k]`` is the row (dy) and
 ``offset[:, 2k + 1]`` the column (dx) shift of kernel tap k, taps in row-major
 order of the kernel (the order of ``weight[:, :, i, j]``). Sampling is
 bilinear with zeros outside the input, corner by corner (as torchvision's
 ``deform_conv2d``); gradients flow to the input, the weights and the offsets
-through autograd (gather + arithmetic, no custom kernel).
+through autograd (gather + arithmetic, no custom kernel). It is the reference
+the event mapping is tested against.
 
-Event-guided offsets (SDCL's event deformable mapping): for every position
-m0 = (y0, x0) the N = 9 active (event-carrying) positions nearest in Manhattan
-distance within ``radius`` are found; the k-th nearest goes to the k-th tap and
-that tap's offset is ``(y_k - y0 - m_k.y, x_k - x0 - m_k.x)`` so the tap lands
-on it. Taps left over (fewer than 9 active positions in reach) keep the
-regular grid. Tie-break, deterministic: candidates are ordered by Manhattan
-distance, then Chebyshev distance, then dy, then dx; taps are ordered by the
-same key. The Chebyshev step makes a fully active neighbourhood select
-exactly the 3x3 square, each tap its own position (zero offsets): dense
-events reduce to a regular convolution.
+Sparse event deformable mapping (paper §3.3, Eq. 8-11), on one 2-D map per
+time step (the event branch gives one per frame and bin):
+
+- key events: the positions whose activity mask is set (the event branch
+  uses the spikes of the last spiking layer at the mapping's own resolution);
+- for a key event m0 = (y0, x0) the N = 9 key events nearest in Manhattan
+  distance (Eq. 9; m0 itself first) become the taps; the k-th nearest goes to
+  the k-th kernel tap in :data:`TAP_ORDER`, whose offset is then
+  ``(y_k - y0 - m_k.y, x_k - x0 - m_k.x)`` (Eq. 11), so the tap lands on it;
+- the output exists only at key events (exactly zero elsewhere: "only
+  calculates the regions of events"); a tap with no event left within the
+  search limit reads zero (it has nothing to land on);
+- tie-break, deterministic: candidates are ordered by Manhattan distance,
+  then Chebyshev distance, then dy, then dx; the kernel taps by the same key.
+  The Chebyshev step makes a fully active 3x3 neighbourhood select exactly
+  the 3x3 square, each tap its own position (zero offsets): dense events
+  reduce to a regular convolution.
+
+The search has a fixed candidate set (every displacement within the
+Manhattan radius ``MODEL.DEFORM.RADIUS``, nearest first), so shapes are
+static and nothing is read back to the host: a top-9 over candidate ranks,
+in chunks of candidates so memory stays bounded. With integral offsets a tap
+reads a single pixel, so a mapping is one row gather and one matrix product.
 """
 
 from __future__ import annotations
@@ -27,9 +41,9 @@ from torch import nn
 
 from evreid.errors import EvreidError
 
-__all__ = ["deform_conv2d", "bilinear_gather", "event_guided_offsets", "offsets_to_index",
-           "gather_taps", "EventDeformMapping", "EventDeformStack", "KERNEL_TAPS", "TAP_ORDER",
-           "candidate_displacements"]
+__all__ = ["deform_conv2d", "bilinear_gather", "NearestEvents", "event_guided_offsets",
+           "EventDeformMapping", "EventDeformStack", "KERNEL_TAPS", "TAP_ORDER",
+           "candidate_displacements", "NUM_TAPS"]
 
 
 def _tap_key(dy: int, dx: int) -> tuple[int, int, int, int]:
@@ -113,117 +127,161 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
     return out.transpose(1, 2).reshape(N, Cout, Ho, Wo)
 
 
-@torch.no_grad()
-def event_guided_offsets(active: torch.Tensor, radius: int = 3,
-                         num_points: int = 9) -> torch.Tensor:
-    """Offsets [N, 18, H, W] of a 3x3, stride-1, padding-1 deformable conv from an
-    activity mask [N, H, W] (True where events are). See the module docstring.
+NUM_TAPS = 9
 
-    Vectorised: one shifted copy of the mask per candidate displacement, then a
-    top-k over candidate ranks (no loop over pixels).
+
+def _rank_dtype(num_candidates: int) -> torch.dtype:
+    return torch.int16 if num_candidates < 2 ** 15 - 1 else torch.int32
+
+
+class NearestEvents(nn.Module):
+    """For every position of an activity mask [N, H, W], the 9 nearest active
+    positions (see the module docstring): ``forward(active) -> (disp, found)``
+    with ``disp`` [N, H, W, 9, 2] (dy, dx) of the k-th nearest, nearest first,
+    and ``found`` [N, H, W, 9] (False where fewer than k lie within ``radius``;
+    ``disp`` is (0, 0) there).
+
+    Vectorised over a fixed candidate list: the mask is padded by ``radius``,
+    viewed as sliding windows, the candidates of a chunk gathered at once,
+    their ranks (``len(candidates)`` where inactive) merged with the best 9 so
+    far by a top-k. ``chunk`` bounds the memory to N x H x W x (chunk + 9)
+    ranks.
     """
-    if active.dim() != 3:
-        raise EvreidError(f"event mask must be [N, H, W]; got {tuple(active.shape)}")
-    if radius < 1:
-        raise EvreidError(f"MODEL.DEFORM.RADIUS must be >= 1; got {radius}")
+
+    def __init__(self, radius: int, chunk: int = 64) -> None:
+        super().__init__()
+        if radius < 2:
+            raise EvreidError(f"MODEL.DEFORM.RADIUS must be >= 2 (the 9 nearest events need "
+                              f"at least 13 candidates); got {radius}")
+        if chunk < NUM_TAPS:
+            raise EvreidError(f"NearestEvents chunk must be >= {NUM_TAPS}; got {chunk}")
+        self.radius, self.chunk = int(radius), int(chunk)
+        cands = candidate_displacements(self.radius)
+        self.num_candidates = len(cands)
+        dt = _rank_dtype(len(cands))
+        # tables live on the module's device: no host-to-device copy per forward
+        self.register_buffer("cand_y", torch.tensor([dy + radius for dy, _ in cands]),
+                             persistent=False)
+        self.register_buffer("cand_x", torch.tensor([dx + radius for _, dx in cands]),
+                             persistent=False)
+        self.register_buffer("ranks", torch.arange(len(cands), dtype=dt), persistent=False)
+        # row len(cands) ("not found") -> (0, 0)
+        self.register_buffer("table", torch.tensor(cands + [(0, 0)]), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if active.dim() != 3:
+            raise EvreidError(f"event mask must be [N, H, W]; got {tuple(active.shape)}")
+        R, L = self.radius, self.num_candidates
+        padded = F.pad(active.to(torch.uint8), (R, R, R, R))
+        windows = padded.unfold(1, 2 * R + 1, 1).unfold(2, 2 * R + 1, 1)   # [N, H, W, 2R+1, 2R+1]
+        best = None
+        for lo in range(0, L, self.chunk):
+            hi = min(L, lo + self.chunk)
+            hit = windows[..., self.cand_y[lo:hi], self.cand_x[lo:hi]]        # [N, H, W, c]
+            key = torch.where(hit.bool(), self.ranks[lo:hi], L)     # L: inactive
+            if best is not None:
+                key = torch.cat([best, key], -1)
+            best = torch.topk(key, NUM_TAPS, dim=-1, largest=False, sorted=True).values
+        found = best < L
+        return self.table[best.long()], found
+
+    def extra_repr(self) -> str:
+        return f"radius={self.radius}, candidates={self.num_candidates}, chunk={self.chunk}"
+
+
+# TAP_INVERSE[tap] = the rank (k-th nearest) that tap receives
+TAP_INVERSE: list[int] = [TAP_ORDER.index(k) for k in range(NUM_TAPS)]
+
+
+def event_guided_offsets(active: torch.Tensor, radius: int = 3) -> tuple[torch.Tensor,
+                                                                          torch.Tensor]:
+    """Eq. 11 offsets [N, 18, H, W] of a 3x3, stride-1, padding-1 deformable conv
+    (torchvision layout) from an activity mask [N, H, W], and ``found``
+    [N, 9, H, W] per kernel tap (taps without an event keep offset 0; the
+    mapping makes them read zero)."""
+    disp, found = NearestEvents(radius).to(active.device)(active)
     N, H, W = active.shape
-    cands = candidate_displacements(radius)
-    L = len(cands)
-    padded = F.pad(active.bool(), (radius, radius, radius, radius), value=False)
-    never = L  # rank that marks "inactive"; larger than any real rank
-    keys = torch.full((N, L, H, W), never, dtype=torch.int32, device=active.device)
-    for rank, (dy, dx) in enumerate(cands):
-        shifted = padded[:, radius + dy:radius + dy + H, radius + dx:radius + dx + W]
-        keys[:, rank].masked_fill_(shifted, rank)
-    k = min(num_points, 9, L)
-    ranks, _ = torch.topk(keys, k, dim=1, largest=False, sorted=True)   # [N, k, H, W]
-    found = ranks < never
-    table = torch.tensor(cands + [(0, 0)], device=active.device)           # index L -> (0, 0)
-    disp = table[ranks.clamp(max=never).long()]                            # [N, k, H, W, 2]
-    taps = torch.tensor([KERNEL_TAPS[TAP_ORDER[i]] for i in range(k)], device=active.device)
-    off = torch.where(found.unsqueeze(-1), disp - taps.view(1, k, 1, 1, 2),
-                      torch.zeros_like(disp))                              # [N, k, H, W, 2]
-    offsets = torch.zeros(N, 9, 2, H, W, device=active.device)
-    offsets[:, TAP_ORDER[:k]] = off.permute(0, 1, 4, 2, 3).float()
-    return offsets.reshape(N, 18, H, W)
-
-
-def _in_graph_capture() -> bool:
-    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.compiler.is_exporting())
-
-
-def offsets_to_index(offsets: torch.Tensor) -> torch.Tensor:
-    """Integer offsets [N, 18, H, W] -> row indices [N*H*W*9] into the channels-last
-    rows of the input zero-padded by one pixel (all N images stacked).
-
-    With integral offsets a bilinear sample is a single pixel, so the event
-    mapping reduces to one row gather; the one-pixel zero border covers the
-    regular-grid taps that fall off the map (event taps never do).
-    """
-    N, _, H, W = offsets.shape
-    dev = offsets.device
-    off = offsets.round().long().view(N, 9, 2, H, W)
-    ky = torch.tensor([t[0] for t in KERNEL_TAPS], device=dev).view(1, 9, 1, 1)
-    kx = torch.tensor([t[1] for t in KERNEL_TAPS], device=dev).view(1, 9, 1, 1)
-    ys = torch.arange(H, device=dev).view(1, 1, H, 1) + ky + off[:, :, 0] + 1
-    xs = torch.arange(W, device=dev).view(1, 1, 1, W) + kx + off[:, :, 1] + 1
-    # an invariant of the offset construction; data-dependent, so not checked
-    # while a graph is traced or exported
-    if not _in_graph_capture() and (
-            (ys < 0).any() or (ys > H + 1).any() or (xs < 0).any() or (xs > W + 1).any()):
-        raise EvreidError("event-guided offsets point outside the padded feature map")
-    batch = (torch.arange(N, device=dev) * ((H + 2) * (W + 2))).view(N, 1, 1, 1)
-    index = ys * (W + 2) + xs + batch                                     # [N, 9, H, W]
-    return index.permute(0, 2, 3, 1).reshape(-1)                          # position-major
-
-
-def gather_taps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] and an index from :func:`offsets_to_index` -> [N, H*W, 9*C]
-    (tap-major, channel-minor, matching ``weight.permute(0, 2, 3, 1)``)."""
-    N, C, H, W = x.shape
-    rows = _rows(F.pad(x, (1, 1, 1, 1)))
-    return rows.index_select(0, index).view(N, H * W, 9 * C)
+    taps = torch.tensor([KERNEL_TAPS[TAP_ORDER[k]] for k in range(NUM_TAPS)],
+                        device=active.device)
+    off = (disp - taps) * found.unsqueeze(-1)                              # [N, H, W, 9, 2]
+    inv = torch.tensor(TAP_INVERSE, device=active.device)
+    off = off[:, :, :, inv].permute(0, 3, 4, 1, 2).reshape(N, 18, H, W)   # by kernel tap
+    return off.float(), found[..., inv].permute(0, 3, 1, 2)
 
 
 class EventDeformMapping(nn.Module):
-    """One event deformable mapping: 3x3 deformable conv at event-guided offsets,
-    BatchNorm, ReLU. Resolution is kept (stride 1)."""
+    """One sparse event deformable mapping: 3x3 taps on the 9 nearest key
+    events, BatchNorm, ReLU, zero outside key events. Resolution is kept.
+
+    Works on channels-last rows ``[N*H*W, C]`` and a tap index from
+    :meth:`EventDeformStack.tap_index` (row ``N*H*W`` is the zero row).
+    BatchNorm statistics run over every position of the map (non-key
+    positions enter as zeros from the previous mapping, or as the taps'
+    values for the first one); the output is masked after it.
+    """
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
-        self.bn = nn.BatchNorm2d(cout)
+        self.bn = nn.BatchNorm1d(cout)
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        N, _, H, W = x.shape
-        cout = self.weight.shape[0]
-        out = gather_taps(x, index) @ self.weight.permute(0, 2, 3, 1).reshape(cout, -1).t()
-        return self.relu(self.bn(out.transpose(1, 2).reshape(N, cout, H, W)))
+    def forward(self, rows: torch.Tensor, index: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        cout, cin = self.weight.shape[:2]
+        padded = F.pad(rows, (0, 0, 0, 1))                                 # the zero row
+        cols = padded.index_select(0, index).view(-1, NUM_TAPS * cin)      # [M, 9*C]
+        out = cols @ self.weight.permute(0, 2, 3, 1).reshape(cout, -1).t()
+        return self.relu(self.bn(out)) * mask
 
 
 class EventDeformStack(nn.Module):
-    """``num`` event deformable mappings sharing one set of offsets (one event mask)."""
+    """``num`` sparse event deformable mappings sharing one set of taps (one
+    activity mask). ``forward(x [N, C, H, W], active [N, H, W]) -> [N, Cout, H, W]``;
+    :meth:`forward_rows` does the same on channels-last rows."""
 
-    def __init__(self, cin: int, cout: int, num: int = 3, radius: int = 3) -> None:
+    def __init__(self, cin: int, cout: int, num: int = 3, radius: int = 3,
+                 chunk: int = 64) -> None:
         super().__init__()
         if num < 0:
             raise EvreidError(f"MODEL.DEFORM.MAPPINGS must be >= 0; got {num}")
         self.radius = radius
+        self.search = NearestEvents(radius, chunk)
         self.mappings = nn.ModuleList(
             EventDeformMapping(cin if i == 0 else cout, cout) for i in range(num))
-        # with no mapping the stack is a 1x1 projection so the output width is the same
+        # with no mapping the stack is a (masked) 1x1 projection, same output width
         self.proj = None if num else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+            nn.Linear(cin, cout, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
         self.out_channels = cout
+        inv = torch.tensor(TAP_INVERSE)
+        self.register_buffer("tap_inverse", inv, persistent=False)
+
+    @torch.no_grad()
+    def tap_index(self, active: torch.Tensor) -> torch.Tensor:
+        """Row indices [N*H*W*9] (position-major, kernel-tap-minor) into the rows
+        of the stacked maps, ``N*H*W`` (the zero row) for taps without an event."""
+        N, H, W = active.shape
+        disp, found = self.search(active)                                  # by rank
+        pos = torch.arange(N * H * W, device=active.device).view(N, H, W, 1)
+        target = pos + disp[..., 0] * W + disp[..., 1]
+        index = torch.where(found, target, N * H * W)
+        return index[..., self.tap_inverse].reshape(-1)                    # by kernel tap
+
+    def forward_rows(self, rows: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        mask = active.reshape(-1, 1).to(rows.dtype)
+        if self.proj is not None:
+            return self.proj(rows) * mask
+        index = self.tap_index(active)
+        for mapping in self.mappings:
+            rows = mapping(rows, index, mask)
+        return rows
 
     def forward(self, x: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
-        if self.proj is not None:
-            return self.proj(x)
-        index = offsets_to_index(event_guided_offsets(active, self.radius))
-        for mapping in self.mappings:
-            x = mapping(x, index)
-        return x
-
+        N, _, H, W = x.shape
+        if active.shape != (N, H, W):
+            raise EvreidError(f"event mask must be [N, H, W] = {(N, H, W)}; "
+                              f"got {tuple(active.shape)}")
+        rows = self.forward_rows(_rows(x), active.bool())
+        return rows.view(N, H, W, -1).permute(0, 3, 1, 2)

@@ -117,6 +117,98 @@ class _LIFMultiStep(torch.autograd.Function):
         return grad_current, None, None, None, None, None
 
 
+def _lif_forward_loop(current: torch.Tensor, decay: float,
+                      threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward recurrence, written into preallocated outputs (same float
+    operations, in the same order, as :class:`_LIFMultiStep`)."""
+    vs = torch.empty_like(current)
+    spikes = torch.empty_like(current)
+    keep = torch.full_like(current[0], decay)    # decay * (1 - S[t-1])
+    leak = torch.zeros_like(current[0])          # V[t-1] * keep
+    v = torch.zeros_like(current[0])
+    for t in range(current.shape[0]):
+        torch.mul(v, keep, out=leak)
+        torch.add(leak, current[t], out=vs[t])
+        v = vs[t]
+        torch.ge(v, threshold, out=spikes[t])
+        torch.mul(torch.sub(1.0, spikes[t], out=keep), decay, out=keep)
+    return spikes, vs
+
+
+def _lif_backward_coefficients(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+                               decay: float, threshold: float, surrogate: str, alpha: float,
+                               detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backward of the recurrence is linear in dL/dV: ``g[t] = a[t] + c[t] * g[t+1]``
+    with ``a = dL/dS * sg`` and ``c = decay * (1 - S) - decay * V * sg`` (the second
+    term only without detach_reset). All of ``a`` and ``c`` at once, vectorised."""
+    sg = SURROGATES[surrogate].surrogate_grad(vs - threshold, alpha)
+    a = grad_spikes * sg
+    c = (1.0 - spikes) * decay
+    if not detach_reset:
+        c = c - vs * sg * decay
+    return a, c
+
+
+@torch.library.custom_op("evreid::lif_multistep", mutates_args=())
+def lif_multistep(current: torch.Tensor, decay: float, threshold: float, surrogate: str,
+                  alpha: float, detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole multi-step LIF forward as one operator: (spikes, membrane) ``[S, ...]``.
+
+    One dispatcher call for all S steps (a TorchDispatchMode, the profiler and
+    torch.compile see one opaque node). The CPU kernel loops over time inside
+    the operator. ``surrogate``, ``alpha`` and ``detach_reset`` are
+    only used by the backward.
+    """
+    return _lif_forward_loop(current.contiguous(), decay, threshold)
+
+
+@lif_multistep.register_fake
+def _(current, decay, threshold, surrogate, alpha, detach_reset):
+    return torch.empty_like(current), torch.empty_like(current)
+
+
+@torch.library.custom_op("evreid::lif_multistep_backward", mutates_args=())
+def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+                           decay: float, threshold: float, surrogate: str, alpha: float,
+                           detach_reset: bool) -> torch.Tensor:
+    """dL/dI of :func:`lif_multistep` as one operator (reverse-time loop inside)."""
+    a, c = _lif_backward_coefficients(grad_spikes, vs, spikes, decay, threshold, surrogate,
+                                      alpha, detach_reset)
+    grad = torch.empty_like(a)
+    g = torch.zeros_like(a[0])
+    for t in range(a.shape[0] - 1, -1, -1):
+        torch.addcmul(a[t], c[t], g, out=grad[t])
+        g = grad[t]
+    return grad
+
+
+@lif_multistep_backward.register_fake
+def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
+    return torch.empty_like(vs)
+
+
+def _lif_setup_context(ctx, inputs, output) -> None:
+    _, decay, threshold, surrogate, alpha, detach_reset = inputs
+    spikes, vs = output
+    ctx.save_for_backward(vs, spikes)
+    ctx.args = (decay, threshold, surrogate, alpha, detach_reset)
+
+
+def _lif_backward(ctx, grad_spikes, grad_vs):
+    vs, spikes = ctx.saved_tensors
+    if grad_spikes is None:
+        grad_spikes = torch.zeros_like(vs)
+    grad = lif_multistep_backward(grad_spikes.contiguous(), vs, spikes, *ctx.args)
+    if grad_vs is not None:
+        # the membrane is returned for inspection only; its gradient would need
+        # a second recurrence, and nothing in the models asks for it
+        pass
+    return grad, None, None, None, None, None
+
+
+lif_multistep.register_autograd(_lif_backward, setup_context=_lif_setup_context)
+
+
 class LIFNeuron(nn.Module):
     """Multi-step LIF layer: ``forward(I)`` with I ``[S, ...]`` returns spikes ``[S, ...]``.
 
@@ -145,6 +237,13 @@ class LIFNeuron(nn.Module):
         return spike_fn(v - self.threshold, self.surrogate, self.alpha), v
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        spikes, _ = lif_multistep(current, self.decay, self.threshold, self.surrogate,
+                                  self.alpha, self.detach_reset)
+        return spikes
+
+    def forward_reference(self, current: torch.Tensor) -> torch.Tensor:
+        """Reference: the autograd.Function with Python loops forward and backward
+        (the implementation before :func:`lif_multistep`; kept for the tests)."""
         return _LIFMultiStep.apply(current, self.decay, self.threshold, self.surrogate,
                                    self.alpha, self.detach_reset)
 
@@ -189,9 +288,9 @@ class SpikingEncoder(nn.Module):
 
     Input: events ``[B, T, bins, 2, H, W]``. The first two layers halve the
     resolution (total stride 4, the frame branch's layer1 resolution); further
-    layers keep it. Output: per-frame spike rates ``[B*T, C, H/4, W/4]``
-    (spikes averaged over the bins of each frame interval), the form the
-    event deformable mappings and the frame-rate branches consume.
+    layers keep it. :meth:`forward_spikes` returns the last layer's spikes
+    with every time step; :meth:`forward` per-frame spike rates
+    ``[B*T, C, H/4, W/4]`` (spikes averaged over the bins of each frame).
 
     After each forward, :attr:`last_stats` holds per layer the spike count, the
     number of neurons x steps, the input non-zeros and the fan-out (detached);
@@ -214,7 +313,13 @@ class SpikingEncoder(nn.Module):
         self.out_channels = width
         self.last_stats: list[dict] = []
 
-    def forward(self, events: torch.Tensor) -> torch.Tensor:
+    def forward_spikes(self, events: torch.Tensor) -> torch.Tensor:
+        """Spikes of the last layer at stride 4, every step kept:
+        ``[T*bins, B, C, H/4, W/4]`` (time-major, step = frame * bins + bin).
+
+        With a single (stride-2) layer a stride-4 neuron fires where any of its
+        2x2 stride-2 neurons fired (max pooling keeps the map binary).
+        """
         if events.dim() != 6:
             raise EvreidError(f"events must be [B, T, bins, 2, H, W]; got {tuple(events.shape)}")
         B, T, bins, P, H, W = events.shape
@@ -228,15 +333,17 @@ class SpikingEncoder(nn.Module):
             stats.append({"spikes": x.detach().sum(), "numel": x.numel(),
                           "nonzero_in": nonzero_in, "fan_out": layer.fan_out()})
         self.last_stats = stats
-        h, w = x.shape[-2:]
         if len(self.layers) == 1:
-            # a single layer reaches stride 2 only; pool rates to the stride-4 grid
-            h, w = max(1, h // 2), max(1, w // 2)
-        rates = x.reshape(T, bins, B, -1, *x.shape[-2:]).mean(1)       # [T, B, C, h, w]
-        rates = rates.transpose(0, 1).flatten(0, 1)                    # [B*T, C, h, w]
-        if rates.shape[-2:] != (h, w):
-            rates = F.adaptive_avg_pool2d(rates, (h, w))
-        return rates
+            x = F.max_pool2d(x.flatten(0, 1), 2, ceil_mode=True).unflatten(0, x.shape[:2])
+        return x
+
+    def forward(self, events: torch.Tensor) -> torch.Tensor:
+        """Per-frame spike rates ``[B*T, C, H/4, W/4]``: the last layer's spikes
+        averaged over the bins of each frame interval."""
+        B, T, bins = events.shape[:3]
+        x = self.forward_spikes(events)
+        rates = x.reshape(T, bins, B, *x.shape[2:]).mean(1)             # [T, B, C, h, w]
+        return rates.transpose(0, 1).flatten(0, 1)                     # [B*T, C, h, w]
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spikes per neuron per time step of each layer in the last forward."""
