@@ -105,8 +105,8 @@ def test_missing_files_and_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EvreidError, match="no .mat event files"):
         read_events(tmp_path / "empty")
-    with pytest.raises(EvreidError, match="unknown event file type '.txt'"):
-        read_events(tmp_path / "x.txt")
+    with pytest.raises(EvreidError, match="unknown event file type '.xyz'"):
+        read_events(tmp_path / "x.xyz")
 
 
 def test_truncated_and_foreign_aedat(tmp_path):

@@ -23,11 +23,21 @@
   ``y = 127 - raw_y``; the writer applies the inverse, so round trips are
   exact. Addresses with bit 15 set (external / special events) are skipped.
   32-bit timestamp wrap-around is unwrapped on reading.
-* ``.aedat4`` -- AEDAT 4 (DV software), read-only, through the maintained
-  ``aedat`` package (``pip install aedat``; optional).
+* ``.aedat4`` -- AEDAT 4 (iniVation DV), read-only, through the ``aedat``
+  package (a default dependency): :mod:`evreid.events.formats.aedat4`.
+* ``.raw`` -- Prophesee EVT 2.0 / EVT 3.0 (the version from the header), and
+  ``.dat`` -- Prophesee DAT: :mod:`evreid.events.formats.prophesee`.
+* ``.txt`` / ``.csv`` -- ``t x y p`` rows, optional ``width height`` first row
+  (Event-ReId): :mod:`evreid.events.formats.text`.
+
+Sensor size: from the file when it holds one; otherwise pass ``sensor_size``
+(height, width), or reading stops with an error saying so. Recorded formats
+stream: :func:`iter_events` yields fixed time windows of a file larger than
+memory, :func:`describe_events` counts a file without holding it.
 
 Every writer goes through a temp file and a rename; every reader turns a
-truncated or malformed file into one :class:`EvreidError` naming the file.
+truncated or malformed file into one :class:`EvreidError` naming the file
+(and the byte or line where that helps).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +68,14 @@ MAT_KEYS = ("section_event_timestamp", "section_event_polarity", "section_event_
 MARS_SENSOR = (256, 128)
 
 _SUFFIX_FORMAT = {".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".aedat": "aedat2",
-                  ".aedat4": "aedat4", ".mat": "mat"}
+                  ".aedat4": "aedat4", ".mat": "mat", ".raw": "raw", ".dat": "dat",
+                  ".txt": "txt", ".csv": "txt"}
+#: every format name ``format=`` takes (``raw`` = EVT 2.0 or 3.0 from the header)
+FORMATS = ("npz", "h5", "aedat2", "aedat4", "mat", "raw", "evt2", "evt3", "dat", "txt")
+#: formats :func:`write_events` writes (``mat`` is a per-frame folder)
+WRITABLE = ("npz", "h5", "aedat2", "mat", "evt2", "evt3", "dat", "txt")
+#: formats decoded chunk by chunk (files larger than memory stream)
+STREAMED = ("aedat4", "raw", "evt2", "evt3", "dat", "txt")
 _DVS128 = 128
 
 
@@ -65,8 +83,9 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 def _format_of(path: Path, fmt: str | None) -> str:
     if fmt is not None:
-        if fmt not in ("npz", "h5", "aedat2", "aedat4", "mat"):
-            raise EvreidError(f"unknown event file format {fmt!r}")
+        if fmt not in FORMATS:
+            raise EvreidError(f"unknown event file format {fmt!r}; choose one of "
+                              f"{', '.join(FORMATS)}")
         return fmt
     if path.is_dir() or path.suffix == "":
         return "mat"
@@ -74,46 +93,207 @@ def _format_of(path: Path, fmt: str | None) -> str:
         return _SUFFIX_FORMAT[path.suffix.lower()]
     except KeyError:
         raise EvreidError(f"{path}: unknown event file type {path.suffix!r}; supported: "
-                          f".npz, .h5, .hdf5, .aedat (2.0), .aedat4, or a folder of .mat "
-                          f"files") from None
+                          f".npz, .h5, .hdf5, .aedat (2.0), .aedat4, .raw (EVT 2.0 / 3.0), "
+                          f".dat, .txt / .csv, or a folder of .mat files") from None
 
 
 # ---------------------------------------------------------------------------------------
 # public entry points
 # ---------------------------------------------------------------------------------------
-def read_events(path: str | os.PathLike, format: str | None = None) -> Events:  # noqa: A002
-    """Read events from a file (or a per-frame ``.mat`` folder), format by suffix."""
-    return read_events_with_meta(path, format)[0]
+def read_events(path: str | os.PathLike, format: str | None = None,  # noqa: A002
+                sensor_size: tuple[int, int] | None = None,
+                time_unit_us: float = 1.0) -> Events:
+    """Read events from a file (or a per-frame ``.mat`` folder), format by suffix.
+
+    ``sensor_size`` (height, width) overrides or supplies the size (needed for a
+    text file without a ``width height`` row); ``time_unit_us`` is the unit of a
+    text file's timestamps in microseconds.
+    """
+    return read_events_with_meta(path, format, sensor_size, time_unit_us)[0]
 
 
-def read_events_with_meta(path: str | os.PathLike,
-                          format: str | None = None) -> tuple[Events, dict[str, Any]]:  # noqa: A002
+def read_events_with_meta(path: str | os.PathLike, format: str | None = None,  # noqa: A002
+                          sensor_size: tuple[int, int] | None = None,
+                          time_unit_us: float = 1.0) -> tuple[Events, dict[str, Any]]:
     """Events plus whatever metadata the file carries (frame timestamps, config, ...)."""
     path = Path(path)
     fmt = _format_of(path, format)
     if not path.exists():
         raise EvreidError(f"event file {path} does not exist")
+    if fmt in STREAMED:
+        reader = open_events(path, fmt, sensor_size, time_unit_us)
+        parts = list(reader.chunks())
+        ev = (Events.concatenate(parts) if parts
+              else Events.empty(reader.width, reader.height))
+        return ev, {"format": reader.format}
     if fmt == "npz":
-        return _read_npz(path)
-    if fmt == "h5":
-        return _read_h5(path), {}
-    if fmt == "aedat2":
-        return _read_aedat2(path), {}
+        ev, meta = _read_npz(path)
+    elif fmt == "h5":
+        ev, meta = _read_h5(path), {}
+    elif fmt == "aedat2":
+        if path.read_bytes()[:10] == b"#!AER-DAT4":
+            return read_events_with_meta(path, "aedat4", sensor_size)
+        ev, meta = _read_aedat2(path), {}
+    else:
+        folder = read_mat_folder(path, sensor_size=sensor_size)
+        ev, meta = folder.events, {"frame_windows_us": folder.windows}
+    if sensor_size is not None and (ev.height, ev.width) != tuple(sensor_size):
+        try:
+            ev = Events(ev.t, ev.x, ev.y, ev.p, int(sensor_size[1]), int(sensor_size[0]))
+        except EvreidError as exc:
+            raise EvreidError(f"{path}: {exc}") from None
+    return ev, meta
+
+
+class _Whole:
+    """A reader over a format read whole (npz, h5, AEDAT 2.0, .mat folders)."""
+
+    def __init__(self, path: Path, fmt: str, events: Events) -> None:
+        self.path, self.format, self.events = path, fmt, events
+        self.width, self.height = events.width, events.height
+
+    def chunks(self, max_events: int = 1 << 22) -> Iterator[Events]:
+        for start in range(0, len(self.events), max_events):
+            yield self.events[start:start + max_events]
+
+
+def open_events(path: str | os.PathLike, format: str | None = None,  # noqa: A002
+                sensor_size: tuple[int, int] | None = None, time_unit_us: float = 1.0):
+    """A reader with ``format``, ``width``, ``height`` and ``chunks(max_events)``.
+
+    Recorded formats (AEDAT 4, EVT 2.0 / 3.0, DAT, text) decode chunk by chunk;
+    the others are read whole and sliced.
+    """
+    from evreid.events.formats import aedat4, prophesee, text
+
+    path = Path(path)
+    fmt = _format_of(path, format)
+    if not path.exists():
+        raise EvreidError(f"event file {path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise EvreidError(f"{path}: empty file (0 bytes)")
     if fmt == "aedat4":
-        return _read_aedat4(path), {}
-    folder = read_mat_folder(path)
-    return folder.events, {"frame_windows_us": folder.windows}
+        return aedat4.open_aedat4(path, sensor_size)
+    if fmt in ("raw", "evt2", "evt3"):
+        return prophesee.open_raw(path, None if fmt == "raw" else fmt, sensor_size)
+    if fmt == "dat":
+        return prophesee.open_dat(path, sensor_size)
+    if fmt == "txt":
+        return text.open_text(path, sensor_size, time_unit_us)
+    ev = read_events(path, fmt, sensor_size)
+    return _Whole(path, fmt, ev)
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """The events of one time window ``(start_us, end_us]`` of a file."""
+
+    start_us: int
+    end_us: int
+    events: Events
+
+
+def iter_events(path: str | os.PathLike, window_us: int, format: str | None = None,  # noqa: A002
+                sensor_size: tuple[int, int] | None = None, time_unit_us: float = 1.0,
+                max_events: int = 1 << 22) -> Iterator[EventWindow]:
+    """Consecutive windows ``(t0 - 1 + k w, t0 - 1 + (k + 1) w]`` of a file, k = 0, 1, ...
+
+    t0 is the first timestamp. Memory holds one decoded chunk (``max_events``)
+    plus one window, so files larger than memory stream. Empty windows inside
+    the recording are yielded too (a gap is visible as such). Events must come
+    in time order across chunks (recordings do); an event older than a window
+    already yielded is an error naming the file.
+    """
+    if int(window_us) < 1:
+        raise EvreidError(f"window_us must be >= 1, got {window_us}")
+    w = int(window_us)
+    reader = open_events(path, format, sensor_size, time_unit_us)
+    pending: list[Events] = []
+    start: int | None = None
+    for chunk in reader.chunks(max_events):
+        if not len(chunk):
+            continue
+        if start is None:
+            start = int(chunk.t[0]) - 1
+        elif chunk.t[0] <= start:
+            raise EvreidError(f"{path}: events out of time order (t={int(chunk.t[0])} us "
+                              f"after the window ending at {start} us was yielded); "
+                              f"read_events sorts a whole file")
+        pending.append(chunk)
+        buffered = Events.concatenate(pending)
+        last = int(buffered.t[-1])
+        while start + w < last:   # windows wholly before the newest event are complete
+            lo, hi = buffered.window_bounds(start, start + w)
+            yield EventWindow(start, start + w, buffered[lo:hi])
+            start += w
+        lo = buffered.window_bounds(start, last)[0]
+        pending = [buffered[lo:]]
+    if start is not None and pending:
+        rest = Events.concatenate(pending)
+        while len(rest):
+            lo, hi = rest.window_bounds(start, start + w)
+            yield EventWindow(start, start + w, rest[lo:hi])
+            rest = rest[hi:]
+            start += w
+
+
+@dataclass(frozen=True)
+class EventFileInfo:
+    """What ``evreid events info`` prints."""
+
+    path: str
+    format: str
+    width: int
+    height: int
+    events: int
+    on_events: int
+    t_first_us: int | None
+    t_last_us: int | None
+
+    @property
+    def duration_us(self) -> int:
+        return 0 if self.t_first_us is None else int(self.t_last_us - self.t_first_us)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.events / (self.duration_us / 1e6) if self.duration_us else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        out.update(duration_us=self.duration_us, rate_per_s=self.rate_per_s)
+        return out
+
+
+def describe_events(path: str | os.PathLike, format: str | None = None,  # noqa: A002
+                    sensor_size: tuple[int, int] | None = None,
+                    time_unit_us: float = 1.0) -> EventFileInfo:
+    """Format, sensor size, count, time span of a file, decoded chunk by chunk."""
+    reader = open_events(path, format, sensor_size, time_unit_us)
+    count = on = 0
+    first = last = None
+    for chunk in reader.chunks():
+        if not len(chunk):
+            continue
+        count += len(chunk)
+        on += int(np.count_nonzero(chunk.p > 0))
+        first = int(chunk.t[0]) if first is None else min(first, int(chunk.t[0]))
+        last = int(chunk.t[-1]) if last is None else max(last, int(chunk.t[-1]))
+    return EventFileInfo(str(path), reader.format, reader.width, reader.height, count, on,
+                         first, last)
 
 
 def write_events(path: str | os.PathLike, ev: Events, format: str | None = None,  # noqa: A002
                  **meta: Any) -> None:
     """Write events; the format follows the suffix (a suffix-less path = ``.mat`` folder).
 
-    ``meta`` keys understood: ``frame_timestamps_us`` (npz: stored; mat folder:
+    ``.raw`` is written as EVT 2.0 (``format="evt3"`` for EVT 3.0). ``meta``
+    keys understood: ``frame_timestamps_us`` (npz: stored; mat folder:
     required, one file per frame), ``first_window_us`` (mat folder), ``config``
     (a SimulatorConfig or its dict; npz stores it with its hash), and any
     JSON-serialisable extras (npz only).
     """
+    from evreid.events.formats import prophesee, text
+
     path = Path(path)
     fmt = _format_of(path, format)
     if fmt == "npz":
@@ -122,9 +302,17 @@ def write_events(path: str | os.PathLike, ev: Events, format: str | None = None,
         _write_h5(path, ev)
     elif fmt == "aedat2":
         _write_aedat2(path, ev)
+    elif fmt in ("raw", "evt2"):
+        prophesee.write_evt2(path, ev)
+    elif fmt == "evt3":
+        prophesee.write_evt3(path, ev)
+    elif fmt == "dat":
+        prophesee.write_dat(path, ev)
+    elif fmt == "txt":
+        text.write_text(path, ev)
     elif fmt == "aedat4":
-        raise EvreidError(f"{path}: writing AEDAT 4 is not supported (write .aedat 2.0, "
-                          f".h5 or .npz)")
+        raise EvreidError(f"{path}: writing AEDAT 4 is not supported (write one of "
+                          f"{', '.join(WRITABLE)})")
     else:
         times = meta.get("frame_timestamps_us")
         if times is None:
@@ -328,7 +516,7 @@ def _read_h5(path: Path) -> Events:
 
 
 # ---------------------------------------------------------------------------------------
-# AEDAT 2.0 (jAER, DVS128) and AEDAT 4
+# AEDAT 2.0 (jAER, DVS128)
 # ---------------------------------------------------------------------------------------
 def _split_header(path: Path, data: bytes) -> tuple[list[str], int]:
     lines, pos = [], 0
@@ -343,8 +531,6 @@ def _split_header(path: Path, data: bytes) -> tuple[list[str], int]:
 
 def _read_aedat2(path: Path) -> Events:
     data = path.read_bytes()
-    if data.startswith(b"#!AER-DAT4"):
-        return _read_aedat4(path)
     header, pos = _split_header(path, data)
     if not header or not header[0].startswith("#!AER-DAT"):
         raise EvreidError(f"{path}: not an AEDAT file (first line should be '#!AER-DAT2.0')")
@@ -400,34 +586,6 @@ def _write_aedat2(path: Path, ev: Events) -> None:
     with atomic_open(path, "wb") as handle:
         handle.write(header.encode("latin-1"))
         handle.write(body.tobytes())
-
-
-def _read_aedat4(path: Path) -> Events:
-    try:
-        import aedat
-    except ImportError:
-        raise EvreidError(f"{path}: reading AEDAT 4 needs the 'aedat' package: "
-                          f"pip install aedat") from None
-    try:
-        decoder = aedat.Decoder(str(path))
-        streams = decoder.id_to_stream()
-        parts = [packet["events"] for packet in decoder if "events" in packet]
-    except Exception as exc:
-        raise EvreidError(f"{path}: truncated or corrupt AEDAT 4 file ({exc})") from None
-    sizes = [(s.get("width"), s.get("height")) for s in streams.values()
-             if s.get("type") == "events" or "width" in s]
-    if parts:
-        arr = np.concatenate(parts)
-        t, x, y = arr["t"].astype(np.int64), arr["x"].astype(np.int64), arr["y"].astype(np.int64)
-        p = np.where(arr["on"], 1, -1).astype(np.int8)
-    else:
-        t = x = y = np.zeros(0, np.int64)
-        p = np.zeros(0, np.int8)
-    if sizes and sizes[0][0]:
-        width, height = int(sizes[0][0]), int(sizes[0][1])
-    else:
-        width, height = int(x.max(initial=0)) + 1, int(y.max(initial=0)) + 1
-    return Events.from_unsorted(t, x, y, p, width, height)
 
 
 # ---------------------------------------------------------------------------------------

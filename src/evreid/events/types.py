@@ -134,6 +134,51 @@ class Events:
         p = np.concatenate([e.p for e in parts])
         return cls.from_unsorted(t, x, y, p, width, height)
 
+    # -- structured arrays (tonic / expelliarmus convention) --------------------------
+    def to_structured(self, polarity: str = "01") -> np.ndarray:
+        """A NumPy structured array with fields ``t`` (int64 us), ``x``, ``y``
+        (int16) and ``p``: uint8 0 / 1 (``polarity="01"``, the tonic /
+        expelliarmus convention) or int8 -1 / +1 (``"signed"``)."""
+        if polarity not in ("01", "signed"):
+            raise EvreidError(f"polarity must be '01' or 'signed', got {polarity!r}")
+        p_type = np.uint8 if polarity == "01" else np.int8
+        out = np.empty(len(self), dtype=[("t", np.int64), ("x", np.int16), ("y", np.int16),
+                                         ("p", p_type)])
+        out["t"], out["x"], out["y"] = self.t, self.x, self.y
+        out["p"] = (self.p > 0) if polarity == "01" else self.p
+        return out
+
+    @classmethod
+    def from_structured(cls, array: np.ndarray, width: int, height: int,
+                        time_unit_us: float = 1.0) -> Events:
+        """Events from a structured array with fields t, x, y, p (any order, any
+        integer types; also ``ts`` / ``timestamp`` and ``on`` / ``polarity``).
+
+        p may be bool, 0 / 1 or -1 / +1. Integer timestamps are taken as
+        ``time_unit_us`` microseconds each; float timestamps are multiplied by
+        it and rounded. Rows are sorted by time (stable).
+        """
+        names = array.dtype.names or ()
+
+        def field(*candidates: str) -> np.ndarray:
+            for name in candidates:
+                if name in names:
+                    return np.asarray(array[name]).ravel()
+            raise EvreidError(f"structured events need a field {candidates[0]!r} (found "
+                              f"{', '.join(names) or 'no fields'})")
+
+        t = field("t", "ts", "timestamp")
+        if t.dtype.kind == "f" or time_unit_us != 1.0:
+            t = t.astype(np.float64) * time_unit_us
+            if not np.all(np.isfinite(t)):
+                raise EvreidError("structured events: field 't' holds non-finite values")
+            t = np.rint(t).astype(np.int64)
+        p = field("p", "on", "polarity")
+        if p.size and not np.all(np.isin(p.astype(np.int64), (-1, 0, 1))):
+            raise EvreidError("structured events: field 'p' must hold 0 / 1 or -1 / +1")
+        signed = np.where(p.astype(np.int64) > 0, 1, -1).astype(np.int8)
+        return cls.from_unsorted(t, field("x"), field("y"), signed, width, height)
+
     # -- access ----------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.t.shape[0])
