@@ -8,7 +8,9 @@ examples:
   evreid synth --out data/synth_full --preset full --workers 8 --json
 
 Presets: tiny (tests), small (64 ids, 2 cameras, 128x64, 24-48 frames; < 1 min on
-2 cores), full (300 ids, 3 cameras, 256x128, 32-96 frames). Protocols: clean, blur,
+2 cores), medium (the benchmark for claims: 150 test ids, 2 tracklets per identity and
+camera, 100 gallery-only distractors; 128x64, 16-32 frames), full (300 ids, 3 cameras,
+256x128, 32-96 frames). Protocols: clean, blur,
 lowlight, occlusion, mixed. Folders made with the same --seed and --preset hold the
 same identities, cameras and trajectories whatever the protocol, so a model can be
 trained on one protocol and tested on another. Re-running with the same settings
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-PRESET_CHOICES = ("tiny", "small", "full")
+PRESET_CHOICES = ("tiny", "small", "medium", "full")
 PROTOCOL_CHOICES = ("clean", "blur", "lowlight", "occlusion", "mixed")
 
 

@@ -128,6 +128,9 @@ def _defaults() -> dict:
             "RERANKING": False,
             "WEIGHT": "",
             "MAX_RANK": 50,
+            # after training a fused model: also evaluate it with events zeroed and with
+            # frames zeroed (diagnostics.json beside metrics.json)
+            "DIAGNOSTICS": True,
         },
         "OUTPUT_DIR": "output",
         "SEED": 0,

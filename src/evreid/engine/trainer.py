@@ -331,6 +331,12 @@ class Trainer:
             final = self.evaluate(max_epochs - 1)["summary"]   # resumed after the last epoch
         seconds = round(time.perf_counter() - train_start, 1)
         if self.info.is_main:
+            # before metrics.json, whose presence marks a finished run (reproduce reuses it)
+            if cfg.TEST.DIAGNOSTICS and final is not None:   # do the events carry weight?
+                from evreid.engine.diagnostics import write_diagnostics
+
+                write_diagnostics(cfg, self.model, self.dataset, self.device, self.output_dir,
+                                  full=final, progress=self.show_progress)
             atomic_write_json(self.output_dir / "metrics.json",
                               {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
                                "config_hash": config_hash(cfg), "epochs": max_epochs,
