@@ -22,7 +22,7 @@ from torch import nn
 from evreid.errors import EvreidError
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
-           "build_resnet", "load_backbone_state_dict", "RESNET_DEPTHS"]
+           "build_resnet", "load_backbone_state_dict", "RESNET_DEPTHS", "feature_map_size"]
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -142,6 +142,19 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_stages(x)
+
+
+def feature_map_size(height: int, width: int, last_stride: int = 2,
+                     stage: str = "layer4") -> tuple[int, int]:
+    """(h, w) of a stage's output for an input of height x width, without running it.
+
+    Every stride-2 step here (7x7 conv, 3x3 max pool, 3x3 conv, 1x1 downsample,
+    all with "same" padding) maps n to ceil(n / 2).
+    """
+    steps = {"stem": 2, "layer1": 2, "layer2": 3, "layer3": 4,
+             "layer4": 4 + (last_stride == 2)}[stage]
+    scale = 2 ** steps
+    return -(-int(height) // scale), -(-int(width) // scale)
 
 
 RESNET_DEPTHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, ...]]] = {

@@ -6,18 +6,27 @@ Data path (B clips of T frames, events binned ``bins`` times per frame)::
   events [B,T,bins,2,H,W] -> spiking encoder (T*bins steps)
            -> per-frame spike rates -> event deformable mappings -> E [BT, Cd, H/4, W/4]
   (F, E) -> fusion at the low stage (SDCL: E2F and F2E cross alignment)
-  F -> ResNet layer2..layer4 -> 1x1 reduction to FEAT_DIM --+
-  E -> event head (two stride-2 3x3 convs, 1x1 to FEAT_DIM) -+-> sum -> [B, T, D, h, w]
-  -> pyramid aggregation (f1, mean(f1,f2), mean(f1,f2,f3)) -> BNNeck per level
+  F -> ResNet layer2..layer4 -> 1x1 reduction to FEAT_DIM ---> frame maps [B,T,D,h,w]
+  E -> conv to the frame maps' size (EventToFrame) ----------> event maps [B,T,D,h,w]
+  pyramid (STAM): level 1 fuses {F_t, E_t, F_t+1, E_t+1}, then pairs
+  -> f1, mean(f1,f2), mean(f1,f2,f3) -> BNNeck per level
+
+§3.5: "We first utilize a convolutional layer to transform the event voxel
+with the same size as frame features. Then, the adjacent frame features and
+event features will be fed into feature fusion block (FFB)". Events and
+frames therefore meet inside the first STAM level, not by a sum before it
+(docs/PAPER_MAP.md lists this and every other reading).
 
 Design choices the paper leaves open, made here:
 - the deformable mappings run on per-frame spike rates (spikes averaged over
   the bins of each frame interval), so they cost T, not T*bins, passes;
 - their event mask is "any event in the cell" of the event tensor max-pooled
   to the mapping's resolution;
-- after fusion both branches continue and meet by summation before the
-  aggregation (the event map is average-pooled to the frame map's size when
-  they differ, e.g. with last stride 2).
+- the conv that sizes the event features is a depthwise patch conv (kernel =
+  stride = the stride ratio, 4 with last stride 1) and a 1x1 projection to
+  FEAT_DIM: it keeps where in each cell the events were at ~25 MMACs per
+  frame (two 3x3 stride-2 convs would cost ~4x more; the budget is 15 % of
+  the frames-only model for the whole event side).
 
 Baselines (``baselines.py``) are this class with a branch removed or another
 fusion module; ``model.uses_events`` says whether ``events`` are required.
@@ -37,11 +46,11 @@ from evreid.models.aggregation import build_aggregation
 from evreid.models.alignment import CrossAlignment, homography_matrix
 from evreid.models.deform import EventDeformStack
 from evreid.models.heads import MultiLevelHeads
-from evreid.models.resnet import ResNet, build_resnet
+from evreid.models.resnet import ResNet, build_resnet, feature_map_size
 from evreid.models.snn import SpikingEncoder
 
-__all__ = ["SDCL", "BidirectionalAlignment", "FusionFactory", "build_sdcl_model",
-           "sdcl", "sdcl_e2f_only", "sdcl_f2e_only", "event_activity_mask"]
+__all__ = ["SDCL", "BidirectionalAlignment", "EventToFrame", "FusionFactory",
+           "build_sdcl_model", "sdcl", "sdcl_e2f_only", "sdcl_f2e_only", "event_activity_mask"]
 
 # (frame channels, event channels, cfg) -> module mapping (F, E) -> (F', E')
 FusionFactory = Callable[[int, int, CfgNode], nn.Module]
@@ -57,6 +66,39 @@ def event_activity_mask(events: torch.Tensor, size: tuple[int, int]) -> torch.Te
     counts = events.detach().abs().sum(dim=(2, 3)).flatten(0, 1)   # [BT, H, W]
     # a mean of non-negative counts is positive iff one of them is; cheaper than max
     return F.adaptive_avg_pool2d(counts.unsqueeze(1), size).squeeze(1) > 0
+
+
+class EventToFrame(nn.Module):
+    """Event features [N, C, he, we] (or a voxel [N, Z, C, he, we], Z folded into
+    the channels) -> [N, D, h, w], the frame maps' size.
+
+    A depthwise conv with kernel = stride = ``stride`` (each cell of the event
+    map becomes one position, weighting where in the cell the events are),
+    then a 1x1 projection with BN + ReLU. The input is zero-padded to a
+    multiple of the stride (the frame branch rounds up the same way); any
+    size left different is average-pooled onto ``size``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        if stride < 1:
+            raise EvreidError(f"EventToFrame: stride must be >= 1; got {stride}")
+        self.stride = int(stride)
+        self.patch = nn.Conv2d(in_channels, in_channels, self.stride, stride=self.stride,
+                               groups=in_channels, bias=False)
+        self.project = _conv_bn_relu(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if x.dim() == 5:
+            x = x.flatten(1, 2)
+        s = self.stride
+        pad_h, pad_w = -x.shape[-2] % s, -x.shape[-1] % s
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        out = self.project(self.patch(x))
+        if tuple(out.shape[-2:]) != tuple(size):
+            out = F.adaptive_avg_pool2d(out, size)
+        return out
 
 
 class BidirectionalAlignment(nn.Module):
@@ -81,7 +123,8 @@ class SDCL(nn.Module):
     def __init__(self, *, backbone: ResNet | None, frame_reduce: nn.Module | None,
                  event_encoder: SpikingEncoder | None, event_mappings: EventDeformStack | None,
                  event_head: nn.Module | None, fusion: nn.Module | None,
-                 aggregation: nn.Module, heads: MultiLevelHeads, arch: str = "sdcl") -> None:
+                 aggregation: nn.Module, heads: MultiLevelHeads, arch: str = "sdcl",
+                 last_stride: int = 1) -> None:
         super().__init__()
         if backbone is None and event_encoder is None:
             raise EvreidError("a model needs a frame branch, an event branch or both")
@@ -94,6 +137,8 @@ class SDCL(nn.Module):
         self.fusion = fusion
         self.aggregation = aggregation
         self.heads = heads
+        # events-only models size their event maps as the frame branch would
+        self.last_stride = int(last_stride)
 
     @property
     def uses_events(self) -> bool:
@@ -121,9 +166,14 @@ class SDCL(nn.Module):
                                   f"got {tuple(events.shape)}")
         return B, T
 
-    def forward_maps(self, frames: torch.Tensor | None,
-                     events: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-frame fused maps [B, T, D, h, w] (before temporal aggregation)."""
+    def forward_branches(self, frames: torch.Tensor | None, events: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(maps, event_maps), each [B, T, D, h, w]: what enters the pyramid.
+
+        ``maps`` are the frame maps (the event maps for events-only models);
+        ``event_maps`` sit next to them in the first fusion level (None
+        unless the model has both branches).
+        """
         B, T = self._check_inputs(frames, events)
         f = e = None
         if self.backbone is not None:
@@ -134,22 +184,29 @@ class SDCL(nn.Module):
             e = self.event_mappings(rates, active)
         if self.fusion is not None:
             f, e = self.fusion(f, e)
-        out = None
         if f is not None:
-            out = self.frame_reduce(self.backbone.forward_stages(f, "layer2", "layer4"))
+            f = self.frame_reduce(self.backbone.forward_stages(f, "layer2", "layer4"))
         if e is not None:
-            e = self.event_head(e)
-            if out is not None:
-                if e.shape[-2:] != out.shape[-2:]:
-                    e = F.adaptive_avg_pool2d(e, out.shape[-2:])
-                out = out + e
-            else:
-                out = e
-        return out.unflatten(0, (B, T))
+            size = tuple(f.shape[-2:]) if f is not None else self._event_map_size(frames, events)
+            e = self.event_head(e, size).unflatten(0, (B, T))
+        if f is None:
+            return e, None
+        return f.unflatten(0, (B, T)), e
+
+    def _event_map_size(self, frames: torch.Tensor | None,
+                        events: torch.Tensor) -> tuple[int, int]:
+        # the size the frame branch would give this input (events-only models)
+        return feature_map_size(*events.shape[-2:], last_stride=self.last_stride)
+
+    def forward_maps(self, frames: torch.Tensor | None,
+                     events: torch.Tensor | None = None) -> torch.Tensor:
+        """The main per-frame maps [B, T, D, h, w] (frames, or events for
+        events-only models), after the low-stage fusion."""
+        return self.forward_branches(frames, events)[0]
 
     def forward(self, frames: torch.Tensor | None, events: torch.Tensor | None = None):
         """Train: (logits per level, features per level before BNNeck). Eval: [B, D]."""
-        return self.heads(self.aggregation(self.forward_maps(frames, events)))
+        return self.heads(self.aggregation(*self.forward_branches(frames, events)))
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spike rate of each spiking layer in the last forward ({} without events)."""
@@ -190,20 +247,20 @@ def build_sdcl_model(cfg: CfgNode, num_classes: int, *, frames: bool = True,
                                  detach_reset=s.DETACH_RESET)
         mappings = EventDeformStack(encoder.out_channels, d.CHANNELS, num=d.MAPPINGS,
                                     radius=d.RADIUS)
-        c = d.CHANNELS
-        # two stride-2 convs bring the stride-4 event map to the frame branch's stride 16
-        head = nn.Sequential(_conv_bn_relu(c, 2 * c, 3, 2), _conv_bn_relu(2 * c, 4 * c, 3, 2),
-                             _conv_bn_relu(4 * c, dim, 1))
+        # the event map is at stride 4 (layer1's); the frame maps at 16 or 32
+        head = EventToFrame(mappings.out_channels, dim, 4 if m.LAST_STRIDE == 1 else 8)
     if fusion is not None:
         if not (frames and events):
             raise EvreidError(f"{arch}: a fusion module needs both branches")
         fuse = fusion(backbone.stage_channels["layer1"], mappings.out_channels, cfg)
+    height, width = cfg.INPUT.SIZE_TRAIN
     aggregation = build_aggregation(m.AGG.MODE, dim, levels=m.AGG.LEVELS,
-                                    reduction=m.AGG.REDUCTION)
+                                    reduction=m.AGG.REDUCTION,
+                                    map_size=feature_map_size(height, width, m.LAST_STRIDE))
     heads = MultiLevelHeads(dim, num_classes, aggregation.num_outputs)
     return SDCL(backbone=backbone, frame_reduce=frame_reduce, event_encoder=encoder,
                 event_mappings=mappings, event_head=head, fusion=fuse, aggregation=aggregation,
-                heads=heads, arch=arch)
+                heads=heads, arch=arch, last_stride=m.LAST_STRIDE)
 
 
 def sdcl(cfg: CfgNode, num_classes: int) -> SDCL:
