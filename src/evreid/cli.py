@@ -58,6 +58,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "re-run a paper table (table1-4, fig6) over several seeds"),
     "viz": ("evreid.commands.viz", "pictures: event frames (red ON / blue OFF) next to frames"),
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
+    "events": ("evreid.commands.events",
+               "event files: info (format, size, count, rate) and convert between formats"),
 }
 
 
