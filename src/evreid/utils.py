@@ -74,6 +74,31 @@ def check_writable(folder: str | os.PathLike, what: str) -> Path:
     return folder
 
 
+def torch_device(name: str, what: str = "device",
+                 choices: str = "cpu, cuda, cuda:N or auto") -> Any:
+    """``torch.device(name)``, or one EvreidError naming ``what`` and the choices; a CUDA
+    device must exist. ``auto`` is CUDA when available, else the CPU."""
+    import torch
+
+    from evreid.errors import EvreidError
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise EvreidError(f"unknown {what} {name!r}; choose {choices}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise EvreidError(f"unknown {what} {name!r}; choose {choices}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EvreidError(f"{what} {name!r}: no CUDA device is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise EvreidError(f"{what} {name!r}: only {torch.cuda.device_count()} CUDA "
+                              f"device(s) are visible")
+    return device
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 HELP = "simulate DVS events from frames or a whole dataset (cached, resumable)"
 
@@ -83,6 +84,24 @@ def build_config(preset: str, overrides: list[str]):
     return SimulatorConfig.preset(preset, **values)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Everything that can be judged before reading a frame."""
+    import math
+
+    from evreid.errors import EvreidError
+
+    if args.workers < 1:
+        raise EvreidError(f"--workers must be >= 1; got {args.workers}")
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise EvreidError(f"--fps must be a finite number > 0; got {args.fps}")
+    if args.frames and Path(args.frames).is_file():
+        raise EvreidError(f"--frames {args.frames} is a file; give the folder of frames")
+    if args.device not in (None, "numpy", "numba"):
+        from evreid.utils import torch_device
+
+        torch_device(args.device, "--device", "numpy, numba, cpu, cuda, cuda:N or auto")
+
+
 def _print(summary: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, indent=2, sort_keys=True))
@@ -102,9 +121,11 @@ def _run_frames(args: argparse.Namespace, config) -> dict:
     from evreid.events.frames import list_frame_files, read_frames
     from evreid.events.io import write_events
     from evreid.events.simulator import frame_timestamps_us, simulate
+    from evreid.utils import check_writable
 
     if not args.out:
         raise EvreidError("--frames needs --out FILE (.npz, .h5, .aedat, or a folder for .mat)")
+    check_writable(Path(args.out).resolve().parent, "--out")
     start = time.perf_counter()
     files = list_frame_files(args.frames)
     frames = read_frames(files)
@@ -117,9 +138,6 @@ def _run_frames(args: argparse.Namespace, config) -> dict:
 
 
 def _run_dataset(args: argparse.Namespace, config) -> dict:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from pathlib import Path
-
     from tqdm import tqdm
 
     from evreid.data import build_dataset
@@ -130,9 +148,10 @@ def _run_dataset(args: argparse.Namespace, config) -> dict:
         _worker_init,
         cache_path,
         parse_shard,
-        run_job,
         tracklet_seed,
     )
+    from evreid.parallel import imap_unordered
+    from evreid.utils import check_writable
 
     if not args.root:
         raise EvreidError("--dataset needs --root DIR")
@@ -141,6 +160,7 @@ def _run_dataset(args: argparse.Namespace, config) -> dict:
     dataset = build_dataset(args.dataset, args.root)
     # the same default folder as build_dataset's: beside the resolved dataset folder
     events_dir = Path(args.out) if args.out else Path(dataset.root) / "events"
+    check_writable(events_dir, "--out" if args.out else "events folder")
     unique = {}
     for t in list(dataset.train) + list(dataset.query) + list(dataset.gallery):
         unique.setdefault(t.key, t)
@@ -148,26 +168,18 @@ def _run_dataset(args: argparse.Namespace, config) -> dict:
     jobs = [Job(key, tuple(unique[key].frames), float(unique[key].fps),
                 str(cache_path(events_dir, key)), tracklet_seed(args.seed, key)) for key in keys]
     results = []
-    workers = max(1, int(args.workers))
     bar = tqdm(total=len(jobs), desc="simulate", unit="tracklet", file=sys.stderr,
                disable=None)
+    # fork is fast, but not safe once torch's thread pools exist in this process
+    method = "spawn" if "torch" in sys.modules else None
     try:
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                results.append(run_job(job, config, args.force, args.device))
-                bar.update(1)
-        else:
-            import multiprocessing
-
-            # fork is fast, but not safe once torch's thread pools exist in this process
-            method = "spawn" if "torch" in sys.modules else None
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                                     mp_context=multiprocessing.get_context(method)) as pool:
-                futures = [pool.submit(_run_job_star, (job, config, args.force, args.device))
-                           for job in jobs]
-                for future in as_completed(futures):
-                    results.append(future.result())
-                    bar.update(1)
+        # Ctrl-C: finished cache files stay, the running ones are stopped and their temp
+        # files removed (evreid.parallel); a re-run resumes from what is there
+        for result in imap_unordered(_run_job_star, [(job, config, args.force, args.device)
+                                                     for job in jobs],
+                                     args.workers, initializer=_worker_init, context=method):
+            results.append(result)
+            bar.update(1)
     finally:
         bar.close()
     done = [r for r in results if not r["skipped"]]
@@ -185,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.frames) == bool(args.dataset):
         raise EvreidError("give exactly one source: --frames DIR or --dataset NAME --root DIR")
+    check_arguments(args)
     config = build_config(args.preset, args.overrides)
     summary = _run_frames(args, config) if args.frames else _run_dataset(args, config)
     _print(summary, args.json)

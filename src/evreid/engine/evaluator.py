@@ -13,6 +13,7 @@ from evreid.engine.data import build_test_loader, feeds_events
 from evreid.engine.precision import amp_dtype
 from evreid.metrics import evaluate, query_gallery_distances, summary_row
 from evreid.metrics.features import save_features
+from evreid.parallel import iterate_loader
 
 
 @torch.no_grad()
@@ -25,7 +26,8 @@ def extract_features(model: torch.nn.Module, loader, device: torch.device,
     ``amp``: autocast to ``amp_dtype`` on CUDA (ignored elsewhere)."""
     model.eval()
     out = []
-    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
+    for batch in tqdm(iterate_loader(loader), desc=desc, total=len(loader), leave=False,
+                      dynamic_ncols=True, disable=not progress):
         frames = batch["frames"].to(device, non_blocking=True)
         events = batch["events"].to(device, non_blocking=True) if "events" in batch else None
         with torch.autocast(device.type, dtype=amp_dtype,

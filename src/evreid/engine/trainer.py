@@ -45,6 +45,7 @@ from evreid.engine.precision import amp_dtype, needs_loss_scaling
 from evreid.errors import EvreidError
 from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
 from evreid.models import build_model
+from evreid.parallel import shield_loader_workers
 from evreid.utils import atomic_open, atomic_write_json, seed_everything
 
 TRAIN_LOG = "train_log.csv"
@@ -176,6 +177,8 @@ class Trainer:
         self.loss = ReidLoss(cfg, self.num_classes)
         self.start_epoch, self.step, self.best = 0, 0, None
         self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info)
+        # Ctrl-C reaches the loader's workers too: they ignore it, the main process stops
+        shield_loader_workers(self.loader)
         self.net = self.model
         if self.info.enabled:
             self.net = torch.nn.parallel.DistributedDataParallel(

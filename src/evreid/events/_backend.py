@@ -105,9 +105,10 @@ class TorchOps:
         import torch
 
         self.torch = torch
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        from evreid.utils import torch_device
+
+        self.device = torch_device(device, "simulator device",
+                                   "numpy, numba, cpu, cuda, cuda:N or auto")
         self._dtypes = {"float64": torch.float64, "int64": torch.int64, "int8": torch.int8,
                         "bool": torch.bool}
 

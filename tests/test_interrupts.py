@@ -1,0 +1,171 @@
+"""Ctrl-C: one stops the work within seconds with finished files intact and nothing
+half-written; a second one never hangs; a re-run resumes to identical files.
+
+Ctrl-C in a terminal reaches the whole foreground process group (the command and
+its workers), so the commands run in a session of their own and SIGINT goes to
+the group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_TRAIN_OPTS, make_tiny_reid
+from evreid.errors import EvreidError
+from evreid.parallel import imap_unordered
+
+STOP_SECONDS = 5.0
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def wait_for(condition, proc: subprocess.Popen, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert proc.poll() is None, f"finished before the interrupt: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "the run never reached the point to interrupt"
+        time.sleep(0.02)
+
+
+def interrupt(proc: subprocess.Popen, twice: bool) -> tuple[float, str]:
+    """SIGINT to the group (twice: again 0.3 s later); (seconds until exit, stderr)."""
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    if twice:
+        time.sleep(0.3)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the interrupted command hung for 30 s")
+    seconds = time.monotonic() - t0
+    # its workers are gone too: nothing left in the group
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
+    return seconds, err
+
+
+@pytest.fixture(scope="module")
+def frames_dataset(tmp_path_factory):
+    """A PRID-layout dataset of 24 tracklets of 60 256x128 frames (~5 s to simulate)."""
+    root = tmp_path_factory.mktemp("interrupt") / "data"
+    make_tiny_reid(root, ids=12, frames=60, height=256, width=128)
+    return root
+
+
+def simulate_cmd(root: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "evreid", "simulate", "--dataset", "prid2011", "--root",
+            str(root), "--out", str(out), "--workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def reference_cache(frames_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "events"
+    subprocess.run(simulate_cmd(frames_dataset, out), env=env(), check=True,
+                   capture_output=True)
+    return digests(out)
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["one_sigint", "two_sigints"])
+def test_simulate_dataset_two_workers_stops_and_resumes(frames_dataset, reference_cache,
+                                                        tmp_path, twice):
+    out = tmp_path / "events"
+    proc = start(simulate_cmd(frames_dataset, out))
+    wait_for(lambda: out.is_dir() and any(
+        p.is_file() and not p.name.startswith(".") for p in out.rglob("*")), proc)
+    seconds, err = interrupt(proc, twice)
+    assert seconds < STOP_SECONDS
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "evreid simulate: interrupted"
+    files = digests(out)
+    assert not [name for name in files if name.endswith(".tmp") or "/." in name]
+    assert 0 < len(files) < len(reference_cache)      # stopped early
+    for name, digest in files.items():                # every finished file is complete
+        assert reference_cache[name] == digest, name
+    subprocess.run(simulate_cmd(frames_dataset, out), env=env(), check=True,
+                   capture_output=True)
+    assert digests(out) == reference_cache
+
+
+def train_cmd(root: Path, out: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "evreid", "train", "--no-progress", *flags, *TINY_TRAIN_OPTS,
+            "DATASETS.ROOT_DIR", str(root), "OUTPUT_DIR", str(out), "SOLVER.MAX_EPOCHS", "4",
+            "DATALOADER.NUM_WORKERS", "2", "DETERMINISTIC", "True"]
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["one_sigint", "two_sigints"])
+def test_train_stops_and_resumes(tmp_path, twice):
+    import torch
+
+    root = make_tiny_reid(tmp_path / "data", ids=16, frames=8).parent
+    run = tmp_path / "run"
+    proc = start(train_cmd(root, run))
+    wait_for(lambda: (run / "last.pth").is_file(), proc)     # one epoch saved
+    seconds, err = interrupt(proc, twice)
+    assert seconds < STOP_SECONDS
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "evreid train: interrupted"
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+    torch.load(run / "last.pth", weights_only=True)          # intact
+    resumed = subprocess.run(train_cmd(root, run, "--resume"), env=env(), capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    full = tmp_path / "full"
+    subprocess.run(train_cmd(root, full), env=env(), check=True, capture_output=True)
+    a = torch.load(full / "last.pth", weights_only=True)["model"]
+    b = torch.load(run / "last.pth", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (run / "train_log.csv").read_text().splitlines()[1:]
+    keys = [tuple(r.split(",")[i] for i in (0, 1, -1)) for r in rows]   # epoch, step, kind
+    assert len(keys) == len(set(keys))
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise EvreidError(f"item {x} is bad")
+    return x
+
+
+def _die_on_two(x: int) -> int:
+    if x == 2:
+        os._exit(7)
+    return x
+
+
+def test_pool_results_errors_and_dead_workers():
+    assert sorted(imap_unordered(_square, range(6), 2)) == [0, 1, 4, 9, 16, 25]
+    with pytest.raises(EvreidError, match="^item 3 is bad$"):
+        list(imap_unordered(_fail_on_three, range(6), 2))
+    with pytest.raises(EvreidError, match=r"^worker process \d+ died \(exit code 7\) on task 2$"):
+        list(imap_unordered(_die_on_two, range(6), 2))
+    with pytest.raises(EvreidError, match="workers must be >= 1; got 0"):
+        list(imap_unordered(_square, range(6), 0))
