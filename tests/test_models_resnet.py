@@ -64,7 +64,7 @@ def test_torchvision_checkpoint_loads_through_pretrain_path(tmp_path):
     torch.save(state, path)
     cfg = get_cfg()
     cfg.merge_from_list(["MODEL.ARCH", "frames_only", "MODEL.PRETRAIN_PATH", str(path)])
-    model = build_model(cfg, num_classes=5)
+    model = build_model(cfg, num_classes=5, pretrained=True)
     loaded = model.backbone.state_dict()
     for key in ("conv1.weight", "layer1.0.downsample.0.weight", "layer4.2.bn3.running_var"):
         assert torch.equal(loaded[key], state[key]), key
@@ -100,11 +100,11 @@ def test_pretrain_path_errors(tmp_path):
     cfg.merge_from_list(["MODEL.ARCH", "frames_only", "MODEL.BACKBONE", "resnet18",
                          "MODEL.PRETRAIN_PATH", str(tmp_path / "nope.pth")])
     with pytest.raises(EvreidError, match="file not found"):
-        build_model(cfg, 3)
+        build_model(cfg, 3, pretrained=True)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     cfg.MODEL.PRETRAIN_PATH = str(tmp_path / "junk.pth")
     with pytest.raises(EvreidError, match="cannot read"):
-        build_model(cfg, 3)
+        build_model(cfg, 3, pretrained=True)
 
 
 @pytest.mark.parametrize("name,params", [("resnet18", 11_176_512), ("resnet34", 21_284_672),
@@ -134,3 +134,16 @@ def test_width_mult_and_bad_options():
         build_resnet("resnet18", last_stride=3)
     with pytest.raises(EvreidError, match="resnet18, resnet34, resnet50"):
         build_resnet("resnet101")
+
+
+@pytest.mark.parametrize("size", [(64, 32), (50, 27), (33, 17)])
+@pytest.mark.parametrize("last_stride", [1, 2])
+def test_feature_map_size_is_the_size_the_stages_give(size, last_stride):
+    from evreid.models.resnet import feature_map_size
+
+    net = build_resnet("resnet18", last_stride=last_stride, width_mult=0.125).eval()
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        for stage in ("stem", "layer1", "layer2", "layer3", "layer4"):
+            out = net.forward_stages(x, "stem", stage)
+            assert tuple(out.shape[-2:]) == feature_map_size(*size, last_stride, stage), stage

@@ -94,8 +94,7 @@ def _run_model(args: argparse.Namespace) -> int:
         raise EvreidError("--batch and --repeats must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config_file, args.opts)
-    cfg.MODEL.PRETRAIN_PATH = ""          # cost does not depend on weights; read no file
+    cfg = load_config(args.config_file, args.opts)    # random weights: no ImageNet file read
     height, width = cfg.INPUT.SIZE_TEST
     torch.manual_seed(cfg.SEED)
     report = model_cost(lambda: build_model(cfg, args.num_classes),

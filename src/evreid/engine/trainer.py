@@ -160,7 +160,7 @@ class Trainer:
         self.info = init_distributed(resolve_device(cfg.MODEL.DEVICE))
         self.device = resolve_device(cfg.MODEL.DEVICE, self.info)
         self.num_classes = dataset.num_train_pids
-        self.model = build_model(cfg, self.num_classes).to(self.device)
+        self.model = build_model(cfg, self.num_classes, pretrained=True).to(self.device)
         self.uses_events = feeds_events(self.model, cfg)
         cuda = self.device.type == "cuda"
         if cuda:
