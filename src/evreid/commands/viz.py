@@ -188,7 +188,7 @@ def _run_features(args: argparse.Namespace) -> int:
                         build_transforms(cfg, is_train=False), events, seed=cfg.SEED)
     item = clips[0]
     frames = item["frames"]
-    maps = activation_maps(model, frames, item["events"] if events else None)
+    maps = activation_maps(model, frames, item["events"].float() if events else None)
     print(overlay_grid(frames, maps, args.out, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD))
     return 0
 

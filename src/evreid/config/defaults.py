@@ -45,6 +45,16 @@ def _defaults() -> dict:
             # the representation module; here: keep 2 polarity channels
             "NORMALIZE": "none",
             "CLIP": 0.0,
+            # store: each tracklet's event file (.evs reads only the clip's windows) |
+            # simulate: computed from the frames in the loader (no files; see
+            # evreid.events.onthefly for what is approximated)
+            "SOURCE": "store",
+            # SOURCE simulate: simulator preset and run seed (as `evreid simulate`)
+            "SIMULATOR": "default",
+            "SIM_SEED": 0,
+            # dtype of count tensors in the loader: uint8 | int16 (saturating, counted)
+            # | float32; the trainer / evaluator make them float on the device
+            "DTYPE": "uint8",
         },
         "DATALOADER": {
             "NUM_WORKERS": 2,
@@ -52,6 +62,12 @@ def _defaults() -> dict:
             "IMS_PER_BATCH": 16,
             # random_interval | begin_interval | evenly
             "TRAIN_SAMPLER": "random_interval",
+            # pinned host memory for the batches: auto = on when training on CUDA
+            "PIN_MEMORY": "auto",
+            # batches each worker prepares ahead (NUM_WORKERS > 0 only)
+            "PREFETCH_FACTOR": 4,
+            # keep the worker processes between epochs (NUM_WORKERS > 0 only)
+            "PERSISTENT_WORKERS": True,
         },
         "MODEL": {
             "ARCH": "sdcl",

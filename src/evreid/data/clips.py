@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,18 +39,124 @@ def read_frames(paths: Sequence[str]) -> torch.Tensor:
     return stacked.float().div_(255.0)
 
 
+#: compact dtypes the loader may ship event counts in (the model converts on device)
+COMPACT_DTYPES = {"uint8": torch.uint8, "int16": torch.int16, "float32": torch.float32}
+EVENT_SOURCES = ("store", "simulate")
+
+
 @dataclass(frozen=True)
 class EventOptions:
-    """How a tracklet's events become tensors (``EVENTS.*`` in the config)."""
+    """How a tracklet's events become tensors (``EVENTS.*`` in the config).
+
+    ``source``: ``store`` reads each tracklet's event file (a ``.evs`` store reads
+    only the clip's windows); ``simulate`` computes the windows from the frames
+    (:mod:`evreid.events.onthefly`; ``simulator`` preset and ``sim_seed`` as for
+    ``evreid simulate``). ``dtype``: counts travel as ``uint8`` / ``int16``
+    (values above the range saturate and are counted in ``events_saturated``,
+    never wrapped) or ``float32``; voxels and resized events are float32.
+    """
 
     representation: str = "count"
     bins: int = 3
+    source: str = "store"
+    dtype: str = "uint8"
+    simulator: str = "default"
+    sim_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source not in EVENT_SOURCES:
+            raise EvreidError(f"EVENTS.SOURCE must be one of {', '.join(EVENT_SOURCES)}, got "
+                              f"{self.source!r}")
+        if self.dtype not in COMPACT_DTYPES:
+            raise EvreidError(f"EVENTS.DTYPE must be one of {', '.join(COMPACT_DTYPES)}, got "
+                              f"{self.dtype!r}")
+        if self.representation not in ("count", "voxel"):
+            raise EvreidError(f"EVENTS.REPRESENTATION must be count or voxel, got "
+                              f"{self.representation!r}")
+        if int(self.bins) < 1:
+            raise EvreidError(f"EVENTS.BINS must be >= 1, got {self.bins}")
 
     @classmethod
     def from_cfg(cls, cfg) -> EventOptions | None:
         if not cfg.EVENTS.ENABLED:
             return None
-        return cls(representation=cfg.EVENTS.REPRESENTATION, bins=cfg.EVENTS.BINS)
+        ev = cfg.EVENTS
+        return cls(representation=ev.REPRESENTATION, bins=ev.BINS,
+                   source=ev.get("SOURCE", "store"), dtype=ev.get("DTYPE", "uint8"),
+                   simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0))
+
+
+def compact_counts(counts: np.ndarray, dtype: str) -> tuple[torch.Tensor, int]:
+    """Counts as ``dtype``, saturating at its maximum; returns (tensor, saturated cells)."""
+    target = COMPACT_DTYPES[dtype]
+    if target == torch.float32:
+        return torch.from_numpy(np.ascontiguousarray(counts, dtype=np.float32)), 0
+    top = int(torch.iinfo(target).max)
+    saturated = int(np.count_nonzero(counts > top))
+    if saturated:
+        counts = np.minimum(counts, top)
+    return torch.from_numpy(np.ascontiguousarray(counts).astype(
+        np.uint8 if dtype == "uint8" else np.int16)), saturated
+
+
+def _mat_frame(path: Path, prev: Path | None, sensor: tuple[int, int]):
+    """Events and window (start, end] of one SDCL per-frame ``.mat`` file; the start
+    comes from ``start_timestamp`` or else from the previous file's end."""
+    import scipy.io
+
+    from evreid.events.io import MAT_KEYS, _as_int
+    from evreid.events.types import Events
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as exc:
+        raise EvreidError(f"{path}: truncated or corrupt .mat file ({exc})") from None
+    missing = [k for k in MAT_KEYS if k not in mat]
+    if missing:
+        raise EvreidError(f"{path}: missing key(s) {', '.join(missing)}")
+    t = _as_int(path, "section_event_timestamp", mat["section_event_timestamp"])
+    x = _as_int(path, "section_event_x", mat["section_event_x"]) - 1
+    y = _as_int(path, "section_event_y", mat["section_event_y"]) - 1
+    pol = np.asarray(mat["section_event_polarity"]).ravel()
+    if not (len(t) == len(x) == len(y) == len(pol)):
+        raise EvreidError(f"{path}: event columns differ in length")
+    height, width = sensor
+    try:
+        ev = Events.from_unsorted(t, x, y, np.where(pol > 0, 1, -1), width, height)
+    except EvreidError as exc:
+        raise EvreidError(f"{path}: {exc} (sensor {width}x{height})") from None
+    end = (int(_as_int(path, "end_timestamp", mat["end_timestamp"])[0])
+           if "end_timestamp" in mat else (int(ev.t[-1]) if len(ev) else 0))
+    if "start_timestamp" in mat:
+        start = int(_as_int(path, "start_timestamp", mat["start_timestamp"])[0])
+    elif prev is not None:
+        _, (_, start) = _mat_frame(prev, None, sensor)
+    else:
+        start = int(ev.t[0]) - 1 if len(ev) else end
+    return ev, (start, max(start, end))
+
+
+def read_mat_windows(folder: str, indices: np.ndarray, num_frames: int, bins: int,
+                     representation: str) -> np.ndarray:
+    """Bins of the chosen frames of an SDCL per-frame ``.mat`` folder, reading only
+    their files (file k = frame k in numeric order; sensor as ``read_mat_folder``)."""
+    from evreid.events.io import MARS_SENSOR, _mat_files, _stored_sensor_size
+    from evreid.events.representation import to_count_frames, to_voxel
+
+    files = _mat_files(Path(folder))
+    if len(files) != num_frames:
+        raise EvreidError(f"{folder}: {len(files)} per-frame .mat files for a tracklet of "
+                          f"{num_frames} frames")
+    sensor = _stored_sensor_size(files[0]) or MARS_SENSOR
+    fn = to_count_frames if representation == "count" else to_voxel
+    out = np.zeros((len(indices), bins, 2, *sensor),
+                   np.float32 if representation == "voxel" else np.int32)
+    for i, k in enumerate(indices):
+        k = int(k)
+        ev, (start, end) = _mat_frame(files[k], files[k - 1] if k else None, sensor)
+        grid = fn(ev, start, end, bins, sensor[0], sensor[1], "split")
+        out[i] = grid if representation == "voxel" else np.rint(grid)
+    return out
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -58,12 +165,17 @@ class ClipDataset(torch.utils.data.Dataset):
     ``__getitem__`` takes an index, or the ``(index, draw_seed)`` pairs that
     :class:`RandomIdentitySampler` yields. Returns ``frames`` [C, T, 3, H, W]
     (C = 1 except for the ``dense`` sampler), ``events`` [C, T, bins, 2, H, W]
-    when event options are given, ``pid``, ``camid`` and ``index``.
+    when event options are given (compact integer counts, see
+    :class:`EventOptions`) with ``events_saturated``, ``pid``, ``camid`` and
+    ``index``.
     """
 
     def __init__(self, tracklets: Sequence[Tracklet], seq_len: int, sampler: str,
                  transform: Callable | None = None, events: EventOptions | None = None,
-                 seed: int = 0, max_clips: int = 32) -> None:
+                 seed: int = 0, max_clips: int = 32, frames: bool = True) -> None:
+        if not frames and events is None:
+            raise EvreidError("a clip needs frames or events (frames=False without events)")
+        self.frames = frames
         self.tracklets = list(tracklets)
         self.seq_len = seq_len
         self.sampler = normalize_sampler_name(sampler)
@@ -71,22 +183,71 @@ class ClipDataset(torch.utils.data.Dataset):
         self.events = events
         self.seed = seed
         self.max_clips = max_clips
-        if events is not None:
+        self._onthefly = None
+        if events is not None and events.source == "simulate":
+            from evreid.events.onthefly import OnTheFlyEvents
+            from evreid.events.simulator import SimulatorConfig
+
+            self._onthefly = OnTheFlyEvents(SimulatorConfig.preset(events.simulator),
+                                            events.sim_seed)
+        elif events is not None:
             missing = [t.key or t.frames[0] for t in self.tracklets if t.events is None]
             if missing:
                 raise EvreidError(
                     f"{len(missing)} tracklets have no events (first: {missing[0]}); "
-                    f"simulate them with `evreid simulate` or set EVENTS.ENABLED False")
+                    f"simulate them with `evreid simulate`, set EVENTS.SOURCE simulate, or "
+                    f"set EVENTS.ENABLED False")
 
     def __len__(self) -> int:
         return len(self.tracklets)
 
-    def _event_tensor(self, tracklet: Tracklet, indices: np.ndarray) -> torch.Tensor:
+    def _resize_target(self) -> tuple[int, int] | None:
+        """(H, W) the transform resizes to, if it has a Resize step (else None)."""
+        for step in getattr(self.transform, "transforms", []):
+            if hasattr(step, "height") and hasattr(step, "width"):
+                return int(step.height), int(step.width)
+        return None
+
+    def event_bins(self, tracklet: Tracklet, indices: np.ndarray,
+                   draw_seed: int = 0) -> np.ndarray:
+        """[len(indices), bins, 2, H, W] int32 counts (float32 voxels) of the windows."""
+        opts = self.events
+        if self._onthefly is not None:
+            from evreid.events.cache import tracklet_seed
+            from evreid.events.onthefly import needed_frames, read_luma
+
+            need = needed_frames(indices)
+            luma = dict(zip(need.tolist(), read_luma([tracklet.frames[i] for i in need]),
+                            strict=True))
+            rng = np.random.default_rng([self.seed, int(draw_seed), 0x0E7E])
+            seed = tracklet_seed(opts.sim_seed, tracklet.key or tracklet.frames[0])
+            grid, _ = self._onthefly.bins_from_luma(luma, indices, tracklet.fps, opts.bins,
+                                                    opts.representation, seed, rng)
+            return grid
+        source = str(tracklet.events)
+        if source.endswith(".evs"):
+            from evreid.events.store import open_store
+
+            store = open_store(source)
+            if store.num_frames != len(tracklet):
+                raise EvreidError(f"{source}: store holds {store.num_frames} frames, the "
+                                  f"tracklet has {len(tracklet)} (stale cache? re-run "
+                                  f"evreid simulate)")
+            return store.bin_frames(indices, opts.bins, opts.representation)
+        if Path(source).is_dir():
+            return read_mat_windows(source, indices, len(tracklet), opts.bins,
+                                    opts.representation)
         from evreid.events import load_tracklet_events
 
-        source = load_tracklet_events(tracklet.events, len(tracklet), tracklet.fps)
-        tensor = source.tensor(indices, self.events.bins, self.events.representation)
-        return torch.from_numpy(np.ascontiguousarray(tensor, dtype=np.float32))
+        whole = load_tracklet_events(source, len(tracklet), tracklet.fps)
+        return whole.tensor(indices, opts.bins, opts.representation)
+
+    def _event_tensor(self, tracklet: Tracklet, indices: np.ndarray,
+                      draw_seed: int = 0) -> tuple[torch.Tensor, int]:
+        grid = self.event_bins(tracklet, indices, draw_seed)
+        if self.events.representation == "voxel" or grid.dtype.kind == "f":
+            return torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)), 0
+        return compact_counts(grid, self.events.dtype)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, draw_seed = item if isinstance(item, tuple) else (item, item)
@@ -94,14 +255,24 @@ class ClipDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, draw_seed])
         clips = sample_clip(len(tracklet), self.seq_len, self.sampler, rng, self.max_clips)
         unique, inverse = np.unique(clips.ravel(), return_inverse=True)
-        frames = read_frames([tracklet.frames[i] for i in unique])[inverse]
-        sample: dict = {"frames": frames}
+        sample: dict = {}
+        if self.frames:
+            sample["frames"] = read_frames([tracklet.frames[i] for i in unique])[inverse]
+        saturated = 0
         if self.events is not None:
-            sample["events"] = self._event_tensor(tracklet, unique)[inverse]
+            events, saturated = self._event_tensor(tracklet, unique, draw_seed)
+            events = events[inverse]
+            size = self._resize_target()
+            if size is not None and tuple(events.shape[-2:]) != size \
+                    and events.dtype != torch.float32:
+                events = events.float()       # an area resize makes fractional counts
+            sample["events"] = events
         if self.transform is not None:
             # one random draw per tracklet: all clips of it are augmented alike
             sample = self.transform(sample, rng)
         num_clips = clips.shape[0]
         out = {k: v.reshape(num_clips, self.seq_len, *v.shape[1:]) for k, v in sample.items()}
+        if self.events is not None:
+            out["events_saturated"] = saturated
         out.update(pid=tracklet.pid, camid=tracklet.camid, index=index)
         return out

@@ -1,10 +1,12 @@
-"""Simulating whole datasets into an event cache: one ``.npz`` per tracklet.
+"""Simulating whole datasets into an event cache: one ``.evs`` store per tracklet.
 
 Why a module of its own: the CLI, the data pipeline and cluster job arrays all
 need the same three rules -- where a tracklet's events live
-(``<events_dir>/<key>.npz``), which seed it gets (derived from the run seed and
-its key, so the result does not depend on worker count, shard or order), and
-when a cached file can be reused (same config hash and frame count).
+(``<events_dir>/<key>.evs``, the clip-indexed store of :mod:`evreid.events.store`),
+which seed it gets (derived from the run seed and its key, so the result does not
+depend on worker count, shard or order), and when a cached file can be reused
+(same config hash and frame count). A fresh cache of the older format
+(``<key>.npz``) is converted to the store instead of simulated again.
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ def tracklet_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def cache_path(events_dir: str | Path, key: str) -> Path:
+#: the cache's file suffix (the store); ``.npz`` was the format before it
+CACHE_SUFFIX = ".evs"
+LEGACY_SUFFIX = ".npz"
+
+
+def cache_path(events_dir: str | Path, key: str, suffix: str = CACHE_SUFFIX) -> Path:
     if not key:
         raise EvreidError("tracklet has no key; cannot place its events in the cache")
-    return Path(events_dir) / f"{key}.npz"
+    return Path(events_dir) / f"{key}{suffix}"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -61,6 +68,15 @@ def run_job(job: Job, config: Any, force: bool = False, device: str | None = Non
     if not force and cache_is_fresh(job.out, config, num_frames=len(job.frames)):
         return {"key": job.key, "skipped": True, "frames": len(job.frames), "events": 0,
                 "seconds": time.perf_counter() - start}
+    legacy = Path(job.out).with_suffix(LEGACY_SUFFIX)
+    if (not force and Path(job.out).suffix == CACHE_SUFFIX
+            and cache_is_fresh(legacy, config, num_frames=len(job.frames))):
+        from evreid.events.store import convert_to_store
+
+        # the same events, re-packed (checked to round-trip), cheaper than simulating
+        convert_to_store(legacy, job.out)
+        return {"key": job.key, "skipped": True, "converted": True, "frames": len(job.frames),
+                "events": 0, "seconds": time.perf_counter() - start}
     frames = read_frames(job.frames)
     times = frame_timestamps_us(len(frames), job.fps)
     ev = simulate(frames, times, config, seed=job.seed, device=device)

@@ -1,6 +1,8 @@
 """Event files: read and write every format a re-ID user is likely to hold.
 
-* ``.npz`` -- the simulator's cache (compressed). Besides the columns it stores
+* ``.evs`` -- the clip-indexed event store, the simulator's default cache
+  (:mod:`evreid.events.store`, docs/EVENT_STORE.md): one chunk per frame window.
+* ``.npz`` -- the simulator's older cache (compressed). Besides the columns it stores
   the sensor size, the frame timestamps used for simulation (so per-frame
   slicing is exact) and the simulator config with its hash (so stale caches
   are detected: :func:`cache_is_fresh`).
@@ -67,13 +69,14 @@ MAT_KEYS = ("section_event_timestamp", "section_event_polarity", "section_event_
 #: MARS crop size (height, width): the sensor of the SDCL ``.mat`` release.
 MARS_SENSOR = (256, 128)
 
-_SUFFIX_FORMAT = {".npz": "npz", ".h5": "h5", ".hdf5": "h5", ".aedat": "aedat2",
+_SUFFIX_FORMAT = {".evs": "store", ".npz": "npz", ".h5": "h5", ".hdf5": "h5",
+                  ".aedat": "aedat2",
                   ".aedat4": "aedat4", ".mat": "mat", ".raw": "raw", ".dat": "dat",
                   ".txt": "txt", ".csv": "txt"}
 #: every format name ``format=`` takes (``raw`` = EVT 2.0 or 3.0 from the header)
-FORMATS = ("npz", "h5", "aedat2", "aedat4", "mat", "raw", "evt2", "evt3", "dat", "txt")
+FORMATS = ("store", "npz", "h5", "aedat2", "aedat4", "mat", "raw", "evt2", "evt3", "dat", "txt")
 #: formats :func:`write_events` writes (``mat`` is a per-frame folder)
-WRITABLE = ("npz", "h5", "aedat2", "mat", "evt2", "evt3", "dat", "txt")
+WRITABLE = ("store", "npz", "h5", "aedat2", "mat", "evt2", "evt3", "dat", "txt")
 #: formats decoded chunk by chunk (files larger than memory stream)
 STREAMED = ("aedat4", "raw", "evt2", "evt3", "dat", "txt")
 _DVS128 = 128
@@ -126,7 +129,11 @@ def read_events_with_meta(path: str | os.PathLike, format: str | None = None,  #
         ev = (Events.concatenate(parts) if parts
               else Events.empty(reader.width, reader.height))
         return ev, {"format": reader.format}
-    if fmt == "npz":
+    if fmt == "store":    # the clip-indexed store: evreid.events.store
+        from evreid.events.store import read_store
+
+        ev, meta = read_store(path)
+    elif fmt == "npz":
         ev, meta = _read_npz(path)
     elif fmt == "h5":
         ev, meta = _read_h5(path), {}
@@ -296,7 +303,12 @@ def write_events(path: str | os.PathLike, ev: Events, format: str | None = None,
 
     path = Path(path)
     fmt = _format_of(path, format)
-    if fmt == "npz":
+    if fmt == "store":
+        from evreid.events.store import write_store
+
+        times = meta.pop("frame_timestamps_us", None)
+        write_store(path, ev, times, int(meta.pop("first_window_us", 0)), **meta)
+    elif fmt == "npz":
         _write_npz(path, ev, **meta)
     elif fmt == "h5":
         _write_h5(path, ev)
@@ -331,6 +343,10 @@ def cache_is_fresh(path: str | os.PathLike, config: Any, num_frames: int | None 
     path = Path(path)
     if not path.is_file():
         return False
+    if path.suffix == ".evs":
+        from evreid.events.store import store_is_fresh
+
+        return store_is_fresh(path, config.hash(), num_frames)
     try:
         with np.load(path, allow_pickle=False) as data:
             if "config_hash" not in data.files:

@@ -24,7 +24,7 @@ from pathlib import Path
 from evreid.errors import EvreidError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-EVENT_FILE_SUFFIXES = (".npz", ".h5", ".hdf5", ".aedat", ".aedat4")
+EVENT_FILE_SUFFIXES = (".evs", ".npz", ".h5", ".hdf5", ".aedat", ".aedat4")
 
 
 class DatasetError(EvreidError):
@@ -36,7 +36,9 @@ class Tracklet:
     """One person seen by one camera: an ordered list of frame files.
 
     ``events`` is the path of this tracklet's event file or per-frame event
-    folder, or None when the dataset has no events for it.
+    folder, or None when the dataset has no events for it. An event-only
+    tracklet (a real event camera, no video) has no ``frames``; ``length`` is
+    then its number of event windows, which stand in for frames.
     """
 
     frames: tuple[str, ...]
@@ -45,9 +47,10 @@ class Tracklet:
     events: str | None = None
     key: str = ""
     fps: float = 25.0
+    length: int = 0
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.frames) or self.length
 
     def with_events(self, events: str | None) -> Tracklet:
         return replace(self, events=events)
@@ -174,7 +177,7 @@ def attach_events(dataset: VideoDataset, events_dir: Path, required: bool) -> Vi
             if source is None and required:
                 raise DatasetError(
                     f"{dataset.name}: no events for tracklet {t.key}: expected "
-                    f"{events_dir / (t.key + '.npz')} (make them with: evreid simulate "
+                    f"{events_dir / (t.key + '.evs')} (make them with: evreid simulate "
                     f"--dataset {dataset.name.removesuffix('_event')} --root {dataset.root})")
             out.append(t.with_events(source))
         return out
