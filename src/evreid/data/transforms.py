@@ -45,16 +45,22 @@ def area_resize_sum(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return rows @ x @ cols.T
 
 
+def _size(clip: Clip) -> tuple[int, int]:
+    """(H, W) of the clip: its frames', or its events' for an event-only clip."""
+    ref = clip["frames"] if "frames" in clip else clip["events"]
+    return int(ref.shape[-2]), int(ref.shape[-1])
+
+
 class Resize:
     def __init__(self, size: Sequence[int]) -> None:
         self.height, self.width = int(size[0]), int(size[1])
 
     def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
-        frames = clip["frames"]
-        if frames.shape[-2:] != (self.height, self.width):
-            frames = F.interpolate(frames, size=(self.height, self.width), mode="bilinear",
-                                   align_corners=False, antialias=True).clamp_(0.0, 1.0)
-        out = {**clip, "frames": frames}
+        out = dict(clip)
+        if "frames" in clip and clip["frames"].shape[-2:] != (self.height, self.width):
+            out["frames"] = F.interpolate(clip["frames"], size=(self.height, self.width),
+                                          mode="bilinear", align_corners=False,
+                                          antialias=True).clamp_(0.0, 1.0)
         if "events" in clip:
             out["events"] = area_resize_sum(clip["events"], self.height, self.width)
         return out
@@ -80,7 +86,7 @@ class PadRandomCrop:
     def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
         if self.padding <= 0:
             return clip
-        height, width = clip["frames"].shape[-2:]
+        height, width = _size(clip)
         top = int(rng.integers(0, 2 * self.padding + 1))
         left = int(rng.integers(0, 2 * self.padding + 1))
         out = dict(clip)
@@ -106,7 +112,7 @@ class RandomErasing:
     def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
         if rng.random() >= self.p:
             return clip
-        height, width = clip["frames"].shape[-2:]
+        height, width = _size(clip)
         for _ in range(self.attempts):
             target = rng.uniform(*self.area) * height * width
             ratio = math.exp(rng.uniform(math.log(self.aspect[0]), math.log(self.aspect[1])))
@@ -133,6 +139,8 @@ class Normalize:
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
 
     def __call__(self, clip: Clip, rng: np.random.Generator) -> Clip:
+        if "frames" not in clip:
+            return clip
         return {**clip, "frames": (clip["frames"] - self.mean) / self.std}
 
 

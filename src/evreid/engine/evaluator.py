@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from evreid.data.datasets.base import VideoDataset
-from evreid.engine.data import build_test_loader, feeds_events
+from evreid.engine.data import batch_to_device, build_test_loader, feeds_events, feeds_frames
 from evreid.engine.precision import amp_dtype
 from evreid.metrics import evaluate, query_gallery_distances, summary_row
 from evreid.metrics.features import save_features
@@ -28,8 +28,8 @@ def extract_features(model: torch.nn.Module, loader, device: torch.device,
     out = []
     for batch in tqdm(iterate_loader(loader), desc=desc, total=len(loader), leave=False,
                       dynamic_ncols=True, disable=not progress):
-        frames = batch["frames"].to(device, non_blocking=True)
-        events = batch["events"].to(device, non_blocking=True) if "events" in batch else None
+        moved = batch_to_device(batch, device)   # compact event counts -> float there
+        frames, events = moved.get("frames"), moved.get("events")
         with torch.autocast(device.type, dtype=amp_dtype,
                             enabled=amp and device.type == "cuda"):
             feats = model(frames, events).float().cpu()
@@ -47,12 +47,13 @@ def evaluate_model(cfg, model: torch.nn.Module, dataset: VideoDataset, device: t
     The MARS ``mars_official`` protocol is taken from the dataset; distance,
     re-ranking and sampler from ``TEST.*``.
     """
-    uses_events = feeds_events(model, cfg)
+    uses_events, uses_frames = feeds_events(model, cfg), feeds_frames(model)
     amp, dtype = cfg.SOLVER.AMP, amp_dtype(cfg)
-    qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events), device,
-                          "query", amp, progress, dtype)
-    gf = extract_features(model, build_test_loader(cfg, dataset.gallery, uses_events), device,
-                          "gallery", amp, progress, dtype)
+    qf = extract_features(model, build_test_loader(cfg, dataset.query, uses_events, uses_frames),
+                          device, "query", amp, progress, dtype)
+    gf = extract_features(model, build_test_loader(cfg, dataset.gallery, uses_events,
+                                                   uses_frames),
+                          device, "gallery", amp, progress, dtype)
     q_pids = np.array([t.pid for t in dataset.query])
     g_pids = np.array([t.pid for t in dataset.gallery])
     q_cams = np.array([t.camid for t in dataset.query])

@@ -1,7 +1,8 @@
 """Dataset registry: ``build_dataset(name, root, **options)``.
 
 Names: ``mars``, ``ilidsvid``, ``prid2011``, ``synthetic`` and their
-``*_event`` variants (same splits, events required for every tracklet).
+``*_event`` variants (same splits, events required for every tracklet);
+``eventreid`` (real event cameras, events only).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from evreid.data.datasets.base import (
     attach_events,
     natural_key,
 )
+from evreid.data.datasets.eventreid import load_eventreid
 from evreid.data.datasets.ilidsvid import load_ilidsvid
 from evreid.data.datasets.mars import load_mars
 from evreid.data.datasets.prid2011 import load_prid2011
@@ -31,10 +33,11 @@ DATASETS: dict[str, Callable[..., VideoDataset]] = {
     "ilidsvid": load_ilidsvid,
     "prid2011": load_prid2011,
     "synthetic": load_synthetic,
+    "eventreid": load_eventreid,
 }
 # names used by the seed paper's scripts
 ALIASES = {"prid": "prid2011", "ilids": "ilidsvid", "ilids-vid": "ilidsvid",
-           "ilids_vid": "ilidsvid"}
+           "ilids_vid": "ilidsvid", "event_reid": "eventreid", "event-reid": "eventreid"}
 EVENT_SUFFIX = "_event"
 
 
