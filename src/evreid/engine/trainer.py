@@ -32,7 +32,7 @@ from evreid.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
-from evreid.engine.data import build_train_loader, feeds_events
+from evreid.engine.data import batch_to_device, build_train_loader, feeds_events
 from evreid.engine.distributed import (
     SINGLE_PROCESS,
     DistInfo,
@@ -236,20 +236,22 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------
     def _train_step(self, batch: dict) -> dict[str, float]:
-        frames = batch["frames"].to(self.device, non_blocking=True)
-        events = batch["events"].to(self.device, non_blocking=True) if self.uses_events else None
-        targets = batch["pid"].to(self.device)
+        # compact event counts become float on the device (engine.data.batch_to_device)
+        moved = batch_to_device(batch, self.device,
+                                ("frames", "events") if self.uses_events else ("frames",))
+        frames, events = moved.get("frames"), moved.get("events")
+        targets = batch["pid"].to(self.device, non_blocking=True)
+        if "events_saturated" in batch:     # a CPU tensor from the loader: no device sync
+            self.saturated += int(batch["events_saturated"])
         autocast = (torch.autocast("cuda", dtype=self.amp_dtype) if self.amp else nullcontext())
         with autocast:
             logits, feats = self.net(frames, events)
         loss, ce, tri = self.loss([lg.float() for lg in logits], [f.float() for f in feats],
                                   targets)
-        finite = all_reduce_mean(torch.isfinite(loss.detach()).float().cpu(), self.info)
-        if finite.item() < 1.0:
-            raise EvreidError(
-                f"loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step}; "
-                f"training stopped, the last good checkpoint is {self.output_dir / LAST} "
-                f"(lower SOLVER.BASE_LR or set SOLVER.GRAD_CLIP)")
+        # no host sync in the step: non-finite losses are counted on the device and
+        # checked every LOG_PERIOD steps and at the end of the epoch (_check_finite);
+        # nothing is saved in between, so the last checkpoint stays the last good one
+        self._nonfinite += (~torch.isfinite(loss.detach())).sum()
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.SOLVER.GRAD_CLIP > 0:
@@ -258,10 +260,22 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
+        # device scalars: the loop sums them on the device and reads them every LOG_PERIOD
+        return {"loss": loss.detach(), "ce": ce.detach(), "triplet": tri.detach()}
+
+    def _check_finite(self) -> None:
+        """Stop when any loss since the last check was NaN / inf (one host sync)."""
+        bad = all_reduce_mean(self._nonfinite.float(), self.info)
+        if bad.item() > 0:
+            raise EvreidError(
+                f"the loss became NaN or inf at epoch {self.epoch + 1}, within the "
+                f"{self.cfg.SOLVER.LOG_PERIOD} steps before step {self.step}; training "
+                f"stopped, the last good checkpoint is {self.output_dir / LAST} (lower "
+                f"SOLVER.BASE_LR or set SOLVER.GRAD_CLIP)")
+
+    def _firing_rate(self) -> float:
         rates = self.model.firing_rates() if hasattr(self.model, "firing_rates") else {}
-        rate = sum(rates.values()) / len(rates) if rates else float("nan")
-        return {"loss": loss.item(), "ce": ce.item(), "triplet": tri.item(),
-                "firing_rate": rate}
+        return sum(rates.values()) / len(rates) if rates else float("nan")
 
     def evaluate(self, epoch: int) -> dict:
         result = evaluate_model(self.cfg, self.model, self.dataset, self.device,
@@ -289,13 +303,23 @@ class Trainer:
             progress = tqdm(self.loader, desc=f"epoch {epoch + 1}/{max_epochs}", leave=False,
                             dynamic_ncols=True, disable=not (self.show_progress
                                                              and self.info.is_main))
+            self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+            self.saturated, rate_sum, rate_count = 0, 0.0, 0
             for batch in progress:
                 values = self._train_step(batch)
                 count += 1
                 for key, value in values.items():
                     totals[key] = totals.get(key, 0.0) + value
+                if self.step % cfg.SOLVER.LOG_PERIOD:
+                    continue
+                # every LOG_PERIOD steps: one sync for the NaN check and the logged values
+                self._check_finite()
+                values = {k: float(v) for k, v in values.items()}
+                values["firing_rate"] = self._firing_rate()
+                if not math.isnan(values["firing_rate"]):
+                    rate_sum, rate_count = rate_sum + values["firing_rate"], rate_count + 1
                 progress.set_postfix(loss=f"{values['loss']:.3f}")
-                if self.info.is_main and (self.step % cfg.SOLVER.LOG_PERIOD == 0):
+                if self.info.is_main:
                     _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
                                 {"epoch": epoch, "step": self.step, "lr": lr, **values,
                                  "kind": "step"})
@@ -304,8 +328,11 @@ class Trainer:
                             if not math.isnan(value):
                                 self.tensorboard.add_scalar(f"train/{key}", value, self.step)
                         self.tensorboard.add_scalar("train/lr", lr, self.step)
+            self._check_finite()
             self.scheduler.step()
-            means = {k: v / max(count, 1) for k, v in totals.items()}
+            means = {k: float(v) / max(count, 1) for k, v in totals.items()}
+            means["firing_rate"] = (rate_sum / rate_count if rate_count
+                                    else self._firing_rate() if count else float("nan"))
             if self.info.is_main:  # one row per epoch (mean), besides the periodic step rows
                 _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
                             {"epoch": epoch, "step": self.step, "lr": lr, **means,
@@ -314,6 +341,9 @@ class Trainer:
                     f" (ce {means.get('ce', float('nan')):.4f}, triplet "
                     f"{means.get('triplet', float('nan')):.4f})  lr {lr:.2e}  "
                     f"{time.perf_counter() - start:.1f}s")
+            if self.saturated:   # counts above EVENTS.DTYPE's range were clipped, not wrapped
+                line += (f"  {self.saturated:,} event-count cells saturated at the "
+                         f"{cfg.EVENTS.DTYPE} maximum")
             last_epoch = epoch + 1 == max_epochs
             if self.info.is_main:
                 if (epoch + 1) % cfg.SOLVER.EVAL_PERIOD == 0 or last_epoch:
