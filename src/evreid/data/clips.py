@@ -177,6 +177,11 @@ class ClipDataset(torch.utils.data.Dataset):
             raise EvreidError("a clip needs frames or events (frames=False without events)")
         self.frames = frames
         self.tracklets = list(tracklets)
+        frameless = [t.key for t in self.tracklets if frames and not t.frames]
+        if frameless:   # event-only datasets (a real event camera, no video)
+            raise EvreidError(
+                f"{len(frameless)} tracklets have no frame images (first: {frameless[0]}: an "
+                f"event-only dataset); use a model without frames (MODEL.ARCH events_only)")
         self.seq_len = seq_len
         self.sampler = normalize_sampler_name(sampler)
         self.transform = transform
