@@ -62,6 +62,7 @@ class EventOptions:
     dtype: str = "uint8"
     simulator: str = "default"
     sim_seed: int = 0
+    warmup: int = 1
 
     def __post_init__(self) -> None:
         if self.source not in EVENT_SOURCES:
@@ -75,6 +76,8 @@ class EventOptions:
                               f"{self.representation!r}")
         if int(self.bins) < 1:
             raise EvreidError(f"EVENTS.BINS must be >= 1, got {self.bins}")
+        if int(self.warmup) < 0:
+            raise EvreidError(f"EVENTS.WARMUP_WINDOWS must be >= 0, got {self.warmup}")
 
     @classmethod
     def from_cfg(cls, cfg) -> EventOptions | None:
@@ -83,7 +86,8 @@ class EventOptions:
         ev = cfg.EVENTS
         return cls(representation=ev.REPRESENTATION, bins=ev.BINS,
                    source=ev.get("SOURCE", "store"), dtype=ev.get("DTYPE", "uint8"),
-                   simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0))
+                   simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0),
+                   warmup=ev.get("WARMUP_WINDOWS", 1))
 
 
 def compact_counts(counts: np.ndarray, dtype: str) -> tuple[torch.Tensor, int]:
@@ -221,14 +225,19 @@ class ClipDataset(torch.utils.data.Dataset):
             from evreid.events.cache import tracklet_seed
             from evreid.events.onthefly import needed_frames, read_luma
 
-            need = needed_frames(indices)
+            need = needed_frames(indices, opts.warmup)
             luma = dict(zip(need.tolist(), read_luma([tracklet.frames[i] for i in need]),
                             strict=True))
             rng = np.random.default_rng([self.seed, int(draw_seed), 0x0E7E])
             seed = tracklet_seed(opts.sim_seed, tracklet.key or tracklet.frames[0])
             grid, _ = self._onthefly.bins_from_luma(luma, indices, tracklet.fps, opts.bins,
-                                                    opts.representation, seed, rng)
+                                                    opts.representation, seed, rng,
+                                                    opts.warmup)
             return grid
+        if tracklet.event_frames:     # rendered event images (EvReID): image-like events
+            from evreid.events.images import event_image_bins
+
+            return event_image_bins([tracklet.event_frames[int(i)] for i in indices], opts.bins)
         source = str(tracklet.events)
         if source.endswith(".evs"):
             from evreid.events.store import open_store

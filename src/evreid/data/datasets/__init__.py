@@ -2,7 +2,8 @@
 
 Names: ``mars``, ``ilidsvid``, ``prid2011``, ``synthetic`` and their
 ``*_event`` variants (same splits, events required for every tracklet);
-``eventreid`` (real event cameras, events only).
+``eventreid`` (real event cameras, events only); ``evreid_aer`` (EvReID:
+RGB + rendered event pictures).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from evreid.data.datasets.base import (
     natural_key,
 )
 from evreid.data.datasets.eventreid import load_eventreid
+from evreid.data.datasets.evreid_aer import load_evreid_aer
 from evreid.data.datasets.ilidsvid import load_ilidsvid
 from evreid.data.datasets.mars import load_mars
 from evreid.data.datasets.prid2011 import load_prid2011
@@ -34,10 +36,12 @@ DATASETS: dict[str, Callable[..., VideoDataset]] = {
     "prid2011": load_prid2011,
     "synthetic": load_synthetic,
     "eventreid": load_eventreid,
+    "evreid_aer": load_evreid_aer,
 }
 # names used by the seed paper's scripts
 ALIASES = {"prid": "prid2011", "ilids": "ilidsvid", "ilids-vid": "ilidsvid",
-           "ilids_vid": "ilidsvid", "event_reid": "eventreid", "event-reid": "eventreid"}
+           "ilids_vid": "ilidsvid", "event_reid": "eventreid", "event-reid": "eventreid",
+           "tripro": "evreid_aer", "evreid-aer": "evreid_aer"}
 EVENT_SUFFIX = "_event"
 
 

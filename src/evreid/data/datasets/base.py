@@ -39,6 +39,8 @@ class Tracklet:
     folder, or None when the dataset has no events for it. An event-only
     tracklet (a real event camera, no video) has no ``frames``; ``length`` is
     then its number of event windows, which stand in for frames.
+    ``event_frames``: rendered event images, one per frame (datasets released
+    as event pictures, not streams); they replace a stream when present.
     """
 
     frames: tuple[str, ...]
@@ -48,6 +50,7 @@ class Tracklet:
     key: str = ""
     fps: float = 25.0
     length: int = 0
+    event_frames: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.frames) or self.length
