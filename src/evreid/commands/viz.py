@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev = sub.add_parser("events", help="event frames next to the video frames",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ev.add_argument("--frames", metavar="DIR", help="folder of frames")
+    ev.add_argument("--recording", metavar="FILE",
+                    help="an event file alone (.raw, .aedat4, .dat, .txt, ...): --num-frames "
+                         "windows of --window-us, no frame row")
+    ev.add_argument("--window-us", type=int, default=10_000,
+                    help="window of --recording in us (default 10000)")
     ev.add_argument("--dataset", metavar="NAME", help="dataset name (with --root)")
     ev.add_argument("--root", metavar="DIR", help="dataset root")
     ev.add_argument("--split", default="query", choices=("train", "query", "gallery"),
@@ -94,7 +99,8 @@ def _tracklet_rows(args: argparse.Namespace):
     from evreid.events.frames import list_frame_files
 
     if bool(args.frames) == bool(args.dataset):
-        raise EvreidError("give exactly one source: --frames DIR or --dataset NAME --root DIR")
+        raise EvreidError("give exactly one source: --frames DIR, --dataset NAME --root DIR "
+                          "or --recording FILE")
     if args.frames:
         return [(str(args.frames), list_frame_files(args.frames), args.fps, args.events,
                  args.seed)]
@@ -200,6 +206,25 @@ def _run_contact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_recording(args: argparse.Namespace) -> int:
+    """Consecutive windows of a recorded event file, streamed (no frames)."""
+    from evreid.events.io import iter_events
+    from evreid.viz.events import event_grid, render_event_frame
+    from evreid.viz.png import write_png
+
+    images = []
+    for window in iter_events(args.recording, args.window_us):
+        if len(images) == args.num_frames:
+            break
+        images.append(render_event_frame(window.events, window.start_us, window.end_us,
+                                         args.background))
+    image = event_grid([([], images)], scale=args.scale)
+    path = write_png(args.out, image, rgb=True)
+    print(f"wrote {path} ({image.shape[1]}x{image.shape[0]}, {len(images)} windows of "
+          f"{args.window_us} us from {args.recording})")
+    return 0
+
+
 def _run_events(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -207,14 +232,27 @@ def _run_events(args: argparse.Namespace) -> int:
     from evreid.events.frames import read_frames
     from evreid.events.io import read_events_with_meta
     from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, simulate
-    from evreid.viz.events import event_grid, tracklet_panel
+    from evreid.viz.events import event_grid, render_event_frame, tracklet_panel
     from evreid.viz.png import write_png
 
     if args.num_frames < 1 or args.stride < 1 or args.start < 0:
         raise EvreidError("--num-frames and --stride must be >= 1, --start >= 0")
+    if args.recording:
+        return _run_recording(args)
     config = SimulatorConfig.preset(args.preset)
     rows, info = [], []
     for name, paths, fps, source, seed in _tracklet_rows(args):
+        if not paths:       # an event-only tracklet (eventreid): its windows, no frames
+            from evreid.events.representation import frame_windows
+
+            ev, meta = read_events_with_meta(source)
+            windows = frame_windows(np.asarray(meta["frame_timestamps_us"]),
+                                    int(meta.get("first_window_us", 0)))[:args.num_frames]
+            images = [render_event_frame(ev, int(a), int(b), args.background)
+                      for a, b in windows]
+            rows.append(([], images))
+            info.append({"tracklet": name, "events": str(source), "num_events": len(ev)})
+            continue
         indices = list(range(args.start, len(paths), args.stride))[:args.num_frames]
         if not indices:
             raise EvreidError(f"{name}: only {len(paths)} frames, nothing from --start "

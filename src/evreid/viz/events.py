@@ -61,6 +61,8 @@ def event_grid(rows: Sequence[tuple[Sequence[np.ndarray], Sequence[np.ndarray]]]
     tiles = []
     for frames, events in rows:
         for line in (frames, events):
+            if not len(line):     # an event-only row (a recording, an event-only dataset)
+                continue
             line = [_resize(np.asarray(img), scale) for img in line]
             h = line[0].shape[0]
             sep = np.full((h, gap, 3), 255, np.uint8)
