@@ -52,6 +52,9 @@ def _defaults() -> dict:
             # SOURCE simulate: simulator preset and run seed (as `evreid simulate`)
             "SIMULATOR": "default",
             "SIM_SEED": 0,
+            # SOURCE simulate: earlier windows run to settle each pixel's reference
+            # (more = closer to the stored events, one more frame read per window)
+            "WARMUP_WINDOWS": 1,
             # dtype of count tensors in the loader: uint8 | int16 (saturating, counted)
             # | float32; the trainer / evaluator make them float on the device
             "DTYPE": "uint8",

@@ -251,7 +251,9 @@ class Trainer:
         # no host sync in the step: non-finite losses are counted on the device and
         # checked every LOG_PERIOD steps and at the end of the epoch (_check_finite);
         # nothing is saved in between, so the last checkpoint stays the last good one
-        self._nonfinite += (~torch.isfinite(loss.detach())).sum()
+        finite = torch.isfinite(loss.detach())
+        self._nonfinite += (~finite).sum()
+        self._bad_loss = torch.where(finite, self._bad_loss, loss.detach().float())
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.SOLVER.GRAD_CLIP > 0:
@@ -268,7 +270,7 @@ class Trainer:
         bad = all_reduce_mean(self._nonfinite.float(), self.info)
         if bad.item() > 0:
             raise EvreidError(
-                f"the loss became NaN or inf at epoch {self.epoch + 1}, within the "
+                f"loss became {float(self._bad_loss)} at epoch {self.epoch + 1}, within the "
                 f"{self.cfg.SOLVER.LOG_PERIOD} steps before step {self.step}; training "
                 f"stopped, the last good checkpoint is {self.output_dir / LAST} (lower "
                 f"SOLVER.BASE_LR or set SOLVER.GRAD_CLIP)")
@@ -304,6 +306,7 @@ class Trainer:
                             dynamic_ncols=True, disable=not (self.show_progress
                                                              and self.info.is_main))
             self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+            self._bad_loss = torch.zeros((), device=self.device)
             self.saturated, rate_sum, rate_count = 0, 0.0, 0
             for batch in progress:
                 values = self._train_step(batch)

@@ -16,13 +16,19 @@ window's own events, leak (a drift of the reference, folded into the slope,
 same per-pixel rates) and, for frame 1, the state: the reference is the first
 frame's level (plus the leak phase), as in the simulator.
 
-What is approximated (the state carried from earlier frames is not simulated):
+What is approximated (the state carried from earlier frames is not simulated
+from the tracklet's start):
 
-* the reference at the start of window k >= 2 is drawn per pixel: ``L0 - ref``
-  in threshold units ``u`` is, with probability :data:`UNIFORM_WEIGHT`, uniform
-  on (-1, 1), else triangular on (-1, 1) peaked at 0 -- the shape measured on
-  the exact simulator's state over mini_mars (a tent whose edges stand at ~0.44
-  of its peak); ``d0 = u * C+`` for u >= 0, ``u * C-`` below;
+* the reference at the start of window k >= 2 comes from ``warmup`` earlier
+  windows (default 1: frame k - 2 to k - 1) run from a random state: there,
+  ``L - ref`` in threshold units ``u`` is drawn per pixel, with probability
+  :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked
+  at 0 -- the shape measured on the exact simulator's state over mini_mars (a
+  tent whose edges stand at ~0.44 of its peak) -- and the warm-up windows move
+  the reference by whole thresholds exactly as the simulator does. Without
+  warm-up the windows have ~10 % too many events (a pixel that just fired ON
+  sits in [0, C+) and rarely fires OFF next; an independent draw ignores that);
+  one window brings it to ~3 %, two to ~1 % (benchmarks/RESULTS.md);
 * the refractory period does not see the previous window's last event;
 * shot noise is Poisson counts per bin, polarity and pixel (rate / 2 per
   polarity), and does not move the reference;
@@ -51,42 +57,68 @@ UNIFORM_WEIGHT = 0.6
 _CROSS_TOL = 1e-9
 
 
-def _window_bins(L0, L1, dur, cp, cm, leak, u, refractory, bins, voxel, out):
-    """Crossings of each pixel's straight line per window, binned into ``out``.
+def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, warmup,
+               refractory, uniform_weight, bins, voxel, out):
+    """Per sampled window and pixel: a start state, ``warmup`` earlier windows that
+    move the reference by whole thresholds, then the window's crossings, binned.
 
-    L0, L1: [T, P] log intensity at the window's start / end; dur: [T] window
-    lengths (us); cp, cm, leak: [P]; u: [T, P] starting state in threshold units;
-    out: [T, bins, 2, P]. Returns the number of events.
+    stack: [F, P] grey uint8 frames, row_of[k] its row for frame k; times [K] us;
+    table: lin-log of 0..255; cp, cm, leak, start: [P]; raw: [T, P] uint32 random
+    words (the phase draw); out: [T, bins, 2, P]. Returns the number of events.
     """
-    T, P = L0.shape
+    T = len(indices)
+    P = stack.shape[1]
     total = 0
     for w in range(T):
-        d_t = dur[w]
+        k = indices[w]
+        if k == 0:
+            continue                    # frame 0's window is empty
+        d_t = times[k] - times[k - 1]
         if d_t <= 0:
             continue
+        m0 = max(k - warmup, 1)         # first window simulated for this one
+        r_k = row_of[k]
+        r_k1 = row_of[k - 1]
         for q in range(P):
             c_on = cp[q]
             c_off = cm[q]
-            d0 = u[w, q] * (c_on if u[w, q] >= 0 else c_off)
-            dl = L1[w, q] - L0[w, q] + leak[q] * d_t
-            end = d0 + dl
-            if end >= c_on - _CROSS_TOL * c_on:
+            if m0 == 1:
+                u = start[q]            # the exact state at frame 0
+            else:
+                word = raw[w, q]
+                a = (word & 0x3FF) / 1024.0 + 0.5 / 1024.0
+                b = ((word >> 10) & 0x3FF) / 1024.0 + 0.5 / 1024.0
+                pick = (word >> 20) / 4096.0
+                u = 2.0 * a - 1.0 if pick < uniform_weight else a - b
+            d = u * c_on if u >= 0 else u * c_off
+            for m in range(m0, k):      # warm-up windows (m - 1, m]
+                d += table[stack[row_of[m], q]] - table[stack[row_of[m - 1], q]] \
+                    + leak[q] * (times[m] - times[m - 1])
+                n_on = np.floor(d / c_on + _CROSS_TOL)
+                n_off = np.floor(-d / c_off + _CROSS_TOL)
+                if n_on >= 1:
+                    d -= n_on * c_on
+                elif n_off >= 1:
+                    d += n_off * c_off
+            dl = table[stack[r_k, q]] - table[stack[r_k1, q]] + leak[q] * d_t
+            end = d + dl
+            if end / c_on + _CROSS_TOL >= 1.0:
                 c = c_on
                 chan = 0
                 n = int(np.floor(end / c_on + _CROSS_TOL))
                 slope = dl
-            elif -end >= c_off - _CROSS_TOL * c_off:
+                d0 = d
+            elif -end / c_off + _CROSS_TOL >= 1.0:
                 c = c_off
                 chan = 1
                 n = int(np.floor(-end / c_off + _CROSS_TOL))
                 slope = -dl
-                d0 = -d0
+                d0 = -d
             else:
                 continue
             last = -(1 << 40)
             for j in range(1, n + 1):
-                frac = (j * c - d0) / slope
-                t = int(np.floor(frac * d_t + 0.5))
+                t = int(np.floor((j * c - d0) / slope * d_t + 0.5))
                 if t < 1:
                     t = 1
                 elif t > d_t:
@@ -117,7 +149,7 @@ def _window_bins(L0, L1, dur, cp, cm, leak, u, refractory, bins, voxel, out):
 try:
     import numba as _numba
 
-    _window_bins = _numba.njit(cache=True)(_window_bins)
+    _clip_bins = _numba.njit(cache=True)(_clip_bins)
 except ImportError:  # a declared dependency: this only keeps a broken install usable
     pass
 
@@ -169,38 +201,39 @@ class OnTheFlyEvents:
 
     def bins_from_luma(self, luma: dict[int, np.ndarray], indices: Sequence[int], fps: float,
                        bins: int, representation: str, tracklet_seed: int,
-                       rng: np.random.Generator) -> tuple[np.ndarray, int]:
+                       rng: np.random.Generator, warmup: int = 1) -> tuple[np.ndarray, int]:
         """``[T, bins, 2, H, W]`` (int32 counts, float32 voxels) and the event count.
 
-        ``luma`` maps frame index -> grey uint8 [H, W] for every index k and k - 1
-        (k >= 1) of ``indices``.
+        ``luma`` maps frame index -> grey uint8 [H, W] for every frame
+        :func:`needed_frames` lists for ``indices`` and ``warmup``.
         """
         if representation not in ("count", "voxel"):
             raise EvreidError(f"event representation must be count or voxel, got "
                               f"{representation!r}")
         indices = np.asarray(indices, dtype=np.int64)
-        first = luma[int(indices[0])]
-        height, width = first.shape
+        frames = sorted(luma)
+        height, width = luma[frames[0]].shape
         npix = height * width
-        times = frame_timestamps_us(int(indices.max()) + 1, fps)
+        stack = np.stack([luma[k].reshape(npix) for k in frames])
+        row_of = np.full(int(indices.max()) + 1, -1, np.int64)
+        for row, k in enumerate(frames):
+            if k < len(row_of):
+                row_of[k] = row
+        need = needed_frames(indices, warmup)
+        if np.any(row_of[need] < 0):
+            raise EvreidError(f"on-the-fly events: frames {need[row_of[need] < 0].tolist()} "
+                              f"were not given")
+        times = frame_timestamps_us(len(row_of), fps)
         T = len(indices)
-        L0 = np.zeros((T, npix))
-        L1 = np.zeros((T, npix))
-        dur = np.zeros(T, np.int64)
-        for i, k in enumerate(indices):
-            if k == 0:
-                continue           # frame 0's window is empty
-            L0[i] = self._table[luma[int(k) - 1].ravel()]
-            L1[i] = self._table[luma[int(k)].ravel()]
-            dur[i] = times[k] - times[k - 1]
         params = self.params(tracklet_seed, npix)
-        u = _reference_phase(rng, (T, npix))
-        at_one = indices == 1      # frame 1 starts from the first frame's exact state
-        u[at_one] = 0.0 if params.phase is None else params.phase
+        start = np.zeros(npix) if params.phase is None else params.phase
+        raw = rng.integers(0, 2**32, size=(T, npix), dtype=np.uint32)
         voxel = representation == "voxel"
         out = np.zeros((T, bins, 2, npix), np.float64 if voxel else np.int32)
-        count = _window_bins(L0, L1, dur, params.cp, params.cm, params.leak, u,
-                             int(self.config.refractory_us), int(bins), voxel, out)
+        count = _clip_bins(stack, row_of, times, indices, self._table, params.cp, params.cm,
+                           params.leak, start, raw, int(warmup),
+                           int(self.config.refractory_us), UNIFORM_WEIGHT, int(bins), voxel, out)
+        dur = np.where(indices > 0, times[indices] - times[np.maximum(indices - 1, 0)], 0)
         if self.config.shot_noise_rate_hz > 0:
             lam = (self.config.shot_noise_rate_hz / 2 * dur / bins * 1e-6)[:, None, None, None]
             noise = rng.poisson(np.broadcast_to(lam, out.shape))
@@ -208,15 +241,6 @@ class OnTheFlyEvents:
             count += int(noise.sum())
         out = out.reshape(T, bins, 2, height, width)
         return (out.astype(np.float32) if voxel else out), count
-
-
-def _reference_phase(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """u in (-1, 1): uniform with probability UNIFORM_WEIGHT, else triangular at 0."""
-    a = rng.random(shape)
-    b = rng.random(shape)
-    tri = a - b                                   # triangular on (-1, 1)
-    uni = 2.0 * a - 1.0
-    return np.where(rng.random(shape) < UNIFORM_WEIGHT, uni, tri)
 
 
 def read_luma(paths: Sequence[str]) -> list[np.ndarray]:
@@ -235,7 +259,10 @@ def read_luma(paths: Sequence[str]) -> list[np.ndarray]:
     return out
 
 
-def needed_frames(indices: Sequence[int]) -> np.ndarray:
-    """Frame indices whose luma the windows of ``indices`` need (k and k - 1)."""
+def needed_frames(indices: Sequence[int], warmup: int = 1) -> np.ndarray:
+    """Frame indices whose luma the windows of ``indices`` need: k, k - 1 and the
+    ``warmup`` frames before (none before frame 0)."""
     idx = np.asarray(indices, dtype=np.int64)
-    return np.unique(np.concatenate([idx, idx[idx > 0] - 1]))
+    parts = [idx - back for back in range(int(warmup) + 2)]
+    every = np.concatenate(parts)
+    return np.unique(every[every >= 0])

@@ -1,0 +1,159 @@
+"""The clip-indexed event store: exact round trips, per-window access, bins, freshness,
+conversion of the old cache, compact counts that saturate (never wrap)."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from evreid.data.clips import compact_counts
+from evreid.errors import EvreidError
+from evreid.events import Events, SimulatorConfig, cache_is_fresh, read_events, write_events
+from evreid.events.representation import tracklet_from_times
+from evreid.events.store import STREAMS, EventStore, convert_to_store, read_index, write_store
+
+
+def random_events(rng, n=5000, width=20, height=12, span=400_000, ties=True):
+    t = np.sort(rng.integers(1, span, n))
+    if ties:   # many events at equal times, across and within pixels
+        t = np.sort(np.repeat(t[: n // 3], 3))[:n]
+        n = len(t)
+    x = rng.integers(0, width, n)
+    y = rng.integers(0, height, n)
+    p = rng.choice([-1, 1], n)
+    order = np.lexsort((y * width + x, t))   # the simulator's (time, pixel) order
+    return Events(t[order], x[order], y[order], p[order], width, height)
+
+
+def frame_times(num=10, step=40_000):
+    return np.arange(num, dtype=np.int64) * step + step
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_round_trip_is_exact_for_any_events(tmp_path, seed):
+    """Mixed polarities within a pixel, ties, events outside every window."""
+    rng = np.random.default_rng(seed)
+    ev = random_events(rng)
+    path = tmp_path / "a.evs"
+    write_store(path, ev, frame_times(), first_window_us=10_000)
+    back = EventStore(path).events()
+    assert back.equals(ev)
+    assert read_events(path).equals(ev)               # through the io dispatch
+
+
+def test_round_trip_keeps_a_non_canonical_order(tmp_path):
+    ev = Events(np.array([5, 5, 5, 9]), np.array([3, 1, 2, 0]), np.array([0, 0, 0, 1]),
+                np.array([1, -1, 1, 1]), 4, 2)      # equal times, pixels not ascending
+    write_store(tmp_path / "b.evs", ev, np.array([10]), first_window_us=10)
+    assert EventStore(tmp_path / "b.evs").events().equals(ev)
+
+
+def test_long_runs_and_large_residuals_round_trip(tmp_path):
+    """A pixel with 300 events (> the uint8 run length) and irregular times (residuals
+    beyond int8), plus an empty window."""
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.choice(np.arange(1, 39_999), 300, replace=False))
+    t = np.concatenate([t, [40_010, 79_000]])
+    ev = Events(t, np.zeros(len(t), int), np.zeros(len(t), int), np.ones(len(t), int), 3, 3)
+    write_store(tmp_path / "c.evs", ev, np.array([40_000, 80_000, 120_000]), 40_000)
+    store = EventStore(tmp_path / "c.evs")
+    assert store.events().equals(ev)
+    assert list(store.index.frame_counts) == [300, 2, 0]
+
+
+def test_a_window_reads_only_its_events_and_bins_match_the_reference(tmp_path):
+    rng = np.random.default_rng(4)
+    ev = random_events(rng, n=20_000, width=16, height=8, ties=False)
+    times = frame_times()
+    write_store(tmp_path / "d.evs", ev, times)
+    store = EventStore(tmp_path / "d.evs")
+    ref = tracklet_from_times(ev, times)
+    for k in (0, 3, 9):
+        assert store.frame_events(k).equals(ref.frame_events(k))
+    idx = np.array([1, 4, 4, 8])
+    for rep in ("count", "voxel"):
+        got = store.bin_frames(idx, 3, rep)
+        want = ref.tensor(idx, 3, rep)
+        assert got.shape == want.shape == (4, 3, 2, 8, 16)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert store.bin_frames(idx, 3, "count").dtype == np.int32
+
+
+def test_store_is_plain_npz_with_frame_timestamps_and_config_hash(tmp_path):
+    """Readable with numpy alone; versioned; config hash and frame times inside."""
+    cfg = SimulatorConfig()
+    ev = random_events(np.random.default_rng(5), n=500)
+    times = frame_times()
+    write_events(tmp_path / "e.evs", ev, frame_timestamps_us=times, config=cfg, seed=7)
+    with zipfile.ZipFile(tmp_path / "e.evs") as zf:
+        assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    with np.load(tmp_path / "e.evs", allow_pickle=False) as data:
+        assert str(data["format"]) == "evreid-event-store"
+        assert int(data["format_version"]) == 1
+        assert str(data["config_hash"]) == cfg.hash()
+        np.testing.assert_array_equal(data["frame_timestamps_us"], times)
+        assert str(data["streams"]).split(",") == list(STREAMS)
+        assert int(data["chunk_offsets"][-1]) == len(data["payload"])
+    assert cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=10)
+    assert not cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=11)
+    assert not cache_is_fresh(tmp_path / "e.evs", cfg.replace(pos_threshold=0.3))
+    assert read_index(tmp_path / "e.evs").meta["seed"] == 7
+
+
+def test_old_npz_is_converted_exactly_and_never_misread(tmp_path):
+    cfg = SimulatorConfig()
+    ev = random_events(np.random.default_rng(6), n=3000)
+    times = frame_times()
+    write_events(tmp_path / "old.npz", ev, frame_timestamps_us=times, config=cfg)
+    out = convert_to_store(tmp_path / "old.npz")
+    assert out.suffix == ".evs" and read_events(out).equals(ev)
+    assert cache_is_fresh(out, cfg, num_frames=len(times))
+    # an old cache given a store's name is an error naming the file, not a misread
+    (tmp_path / "fake.evs").write_bytes((tmp_path / "old.npz").read_bytes())
+    with pytest.raises(EvreidError, match=r"fake\.evs: not an evreid event store"):
+        read_events(tmp_path / "fake.evs")
+
+
+def test_truncated_store_is_one_clear_error(tmp_path):
+    ev = random_events(np.random.default_rng(7), n=2000)
+    write_store(tmp_path / "f.evs", ev, frame_times())
+    data = (tmp_path / "f.evs").read_bytes()
+    (tmp_path / "f.evs").write_bytes(data[: len(data) // 2])
+    with pytest.raises(EvreidError, match=r"f\.evs"):
+        EventStore(tmp_path / "f.evs").events()
+
+
+def test_store_needs_frame_timestamps(tmp_path):
+    ev = random_events(np.random.default_rng(8), n=10)
+    with pytest.raises(EvreidError, match="frame_timestamps_us"):
+        write_events(tmp_path / "g.evs", ev)
+
+
+@pytest.mark.parametrize(("dtype", "top"), [("uint8", 255), ("int16", 32767)])
+def test_compact_counts_saturate_and_count_never_wrap(dtype, top):
+    counts = np.array([[0, 1, top - 1], [top, top + 1, 70_000]], np.int32)
+    tensor, saturated = compact_counts(counts, dtype)
+    assert saturated == 2
+    assert tensor.tolist() == [[0, 1, top - 1], [top, top, top]]
+    assert str(tensor.dtype).endswith(dtype)
+
+
+def test_simulated_mini_mars_tracklet_round_trips_smaller_than_the_old_cache(
+        tmp_path, fixtures_dir):
+    from evreid.data import build_dataset
+    from evreid.events.cache import tracklet_seed
+    from evreid.events.frames import read_frames
+    from evreid.events.simulator import frame_timestamps_us, simulate
+
+    tracklet = build_dataset("mars", fixtures_dir / "mini_mars").train[5]
+    frames = read_frames(tracklet.frames)
+    times = frame_timestamps_us(len(frames), tracklet.fps)
+    cfg = SimulatorConfig()
+    ev = simulate(frames, times, cfg, seed=tracklet_seed(0, tracklet.key))
+    write_events(tmp_path / "t.evs", ev, frame_timestamps_us=times, config=cfg)
+    write_events(tmp_path / "t.npz", ev, frame_timestamps_us=times, config=cfg)
+    assert read_events(tmp_path / "t.evs").equals(ev)
+    new, old = ((tmp_path / f"t.{s}").stat().st_size for s in ("evs", "npz"))
+    assert new < 0.7 * old, (new, old)
