@@ -32,7 +32,7 @@ from evreid.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
-from evreid.engine.data import batch_to_device, build_train_loader, feeds_events
+from evreid.engine.data import batch_to_device, build_train_loader, feeds_events, feeds_frames
 from evreid.engine.distributed import (
     SINGLE_PROCESS,
     DistInfo,
@@ -176,7 +176,8 @@ class Trainer:
                                                 list(s.STEPS), s.GAMMA))
         self.loss = ReidLoss(cfg, self.num_classes)
         self.start_epoch, self.step, self.best = 0, 0, None
-        self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info)
+        self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info,
+                                         uses_frames=feeds_frames(self.model))
         # Ctrl-C reaches the loader's workers too: they ignore it, the main process stops
         shield_loader_workers(self.loader)
         self.net = self.model
