@@ -70,11 +70,18 @@ def interrupt(proc: subprocess.Popen, twice: bool) -> tuple[float, str]:
     return seconds, err
 
 
+def check_status(proc: subprocess.Popen, err: str, command: str, twice: bool) -> None:
+    """130 and the one line; a second Ctrl-C that lands while the interpreter is already
+    exiting (its handlers reset to the default) ends it by the signal itself."""
+    assert proc.returncode in ((130, -signal.SIGINT) if twice else (130,)), err
+    assert f"evreid {command}: interrupted" in err.splitlines(), err
+
+
 @pytest.fixture(scope="module")
 def frames_dataset(tmp_path_factory):
-    """A PRID-layout dataset of 24 tracklets of 60 256x128 frames (~5 s to simulate)."""
+    """A PRID-layout dataset of 24 tracklets of 40 160x80 frames (~2 s to simulate)."""
     root = tmp_path_factory.mktemp("interrupt") / "data"
-    make_tiny_reid(root, ids=12, frames=60, height=256, width=128)
+    make_tiny_reid(root, ids=12, frames=40, height=160, width=80)
     return root
 
 
@@ -100,8 +107,7 @@ def test_simulate_dataset_two_workers_stops_and_resumes(frames_dataset, referenc
         p.is_file() and not p.name.startswith(".") for p in out.rglob("*")), proc)
     seconds, err = interrupt(proc, twice)
     assert seconds < STOP_SECONDS
-    assert proc.returncode == 130
-    assert err.strip().splitlines()[-1] == "evreid simulate: interrupted"
+    check_status(proc, err, "simulate", twice)
     files = digests(out)
     assert not [name for name in files if name.endswith(".tmp") or "/." in name]
     assert 0 < len(files) < len(reference_cache)      # stopped early
@@ -118,25 +124,31 @@ def train_cmd(root: Path, out: Path, *flags: str) -> list[str]:
             "DATALOADER.NUM_WORKERS", "2", "DETERMINISTIC", "True"]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(dataset root, run folder of the same training without interruption)."""
+    tmp = tmp_path_factory.mktemp("train")
+    root = make_tiny_reid(tmp / "data", ids=16, frames=8).parent
+    subprocess.run(train_cmd(root, tmp / "full"), env=env(), check=True, capture_output=True)
+    return root, tmp / "full"
+
+
 @pytest.mark.parametrize("twice", [False, True], ids=["one_sigint", "two_sigints"])
-def test_train_stops_and_resumes(tmp_path, twice):
+def test_train_stops_and_resumes(uninterrupted, tmp_path, twice):
     import torch
 
-    root = make_tiny_reid(tmp_path / "data", ids=16, frames=8).parent
+    root, full = uninterrupted
     run = tmp_path / "run"
     proc = start(train_cmd(root, run))
     wait_for(lambda: (run / "last.pth").is_file(), proc)     # one epoch saved
     seconds, err = interrupt(proc, twice)
     assert seconds < STOP_SECONDS
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "evreid train: interrupted"
+    check_status(proc, err, "train", twice)
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
     torch.load(run / "last.pth", weights_only=True)          # intact
     resumed = subprocess.run(train_cmd(root, run, "--resume"), env=env(), capture_output=True,
                              text=True)
     assert resumed.returncode == 0, resumed.stderr
-    full = tmp_path / "full"
-    subprocess.run(train_cmd(root, full), env=env(), check=True, capture_output=True)
     a = torch.load(full / "last.pth", weights_only=True)["model"]
     b = torch.load(run / "last.pth", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from evreid.parallel import worker_error_line
     from evreid.utils import tune_allocator
 
     tune_allocator()
@@ -96,14 +97,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from evreid.interrupts import stop_on_ctrl_c
+
     try:
-        return int(args._run(args) or 0)
+        with stop_on_ctrl_c():
+            return int(args._run(args) or 0)
     except EvreidError as exc:
-        print(f"evreid {args.command}: error: {exc}", file=sys.stderr)
+        print(f"evreid {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"evreid {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:      # a full disk, a folder that became read-only, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"evreid {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        line = worker_error_line(exc)
+        if line is None:
+            raise
+        print(f"evreid {args.command}: error: {line}", file=sys.stderr)
+        return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """An EvreidError's message; a DataLoader worker's re-raised one as its own line."""
+    from evreid.parallel import worker_error_line
+
+    return worker_error_line(exc) or " ".join(str(exc).split("\n")).strip()
 
 
 if __name__ == "__main__":
