@@ -103,8 +103,8 @@ def test_ablation_options_run(opts):
     logits, feats = model(frames, events)
     n_out = 1 if cfg.MODEL.AGG.MODE == "tap" else cfg.MODEL.AGG.LEVELS
     assert len(logits) == len(feats) == n_out
-    assert len(model.event_encoder.layers) == cfg.MODEL.SNN.LAYERS
-    assert len(model.event_mappings.mappings) == cfg.MODEL.DEFORM.MAPPINGS
+    assert len(model.event_branch.encoder.layers) == cfg.MODEL.SNN.LAYERS
+    assert len(model.event_branch.mappings.mappings) == cfg.MODEL.DEFORM.MAPPINGS
 
 
 def test_input_errors_are_clear():
@@ -117,6 +117,8 @@ def test_input_errors_are_clear():
         model(frames, events[:, :2])
     with pytest.raises(EvreidError, match="frames must be"):
         model(frames[:, :, :1], events)
+    with pytest.raises(EvreidError, match=r"bins=3 \(EVENTS.BINS\)"):
+        model(frames, events[:, :, :2])
     with pytest.raises(EvreidError, match="num_classes"):
         build_model(cfg, 0)
     cfg.MODEL.NECK = "none"
@@ -168,12 +170,19 @@ def test_paper_scale_sdcl():
     assert torch.isfinite(emb).all()
 
 
-def test_event_mask_marks_cells_with_any_event():
-    from evreid.models.sdcl import event_activity_mask
+@pytest.mark.parametrize("arch", ["sdcl", "events_only", "fusion_add"])
+@pytest.mark.parametrize("last_stride", [1, 2])
+def test_event_maps_take_the_frame_maps_size(arch, last_stride):
+    """§3.5: a conv brings the event voxel to the frame features' size, odd input
+    sizes included; events-only models use the size the frame branch would give."""
+    from evreid.models.resnet import feature_map_size
 
-    events = torch.zeros(1, 2, 3, 2, 8, 8)
-    events[0, 0, 2, 1, 5, 6] = -1.0                 # one OFF event, frame 0 -> cell (2, 3)
-    events[0, 1, 0, 0, 0, 0] = 0.5                  # frame 1 -> cell (0, 0)
-    mask = event_activity_mask(events, (4, 4))
-    assert mask.shape == (2, 4, 4)
-    assert mask.sum() == 2 and mask[0, 2, 3] and mask[1, 0, 0]
+    torch.manual_seed(0)
+    cfg = small_cfg(arch, "INPUT.SIZE_TRAIN", [50, 26], "MODEL.LAST_STRIDE", last_stride)
+    model = build_model(cfg, NUM_CLASSES).eval()
+    frames, events = inputs(cfg, batch=1)
+    expected = (1, 4, cfg.MODEL.FEAT_DIM, *feature_map_size(50, 26, last_stride))
+    with torch.no_grad():
+        maps, event_maps = model.forward_branches(frames if model.uses_frames else None, events)
+    assert maps.shape == expected
+    assert event_maps is None if arch == "events_only" else event_maps.shape == expected

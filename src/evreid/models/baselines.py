@@ -7,7 +7,14 @@
 - ``fusion_concat`` / ``fusion_add`` / ``fusion_attention``: both branches,
   with SDCL's cross feature alignment at the low stage replaced by
   concatenation + 1x1 conv, addition of 1x1-projected features, or plain
-  (non-deformable) multi-head cross attention. Everything else is SDCL's.
+  (non-deformable) multi-head cross attention. Everything else is SDCL's,
+  the pyramid with events in its first level included (Table 2 varies the
+  cross feature alignment only).
+
+The event side is a voxel [N, Z, C, h, w] (Z = bins): the frame side reads
+its mean over the bins (the frame spans the whole interval), every bin reads
+the frame map, as the cross alignment does. A 2-D event map [N, C, h, w]
+works too.
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def _bins(e: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A voxel [N, Z, C, h, w] as Z maps per sample [N*Z, C, h, w] (a map: Z = 1)."""
+    return (e.flatten(0, 1), e.shape[1]) if e.dim() == 5 else (e, 1)
+
+
+def _frame_view(e: torch.Tensor) -> torch.Tensor:
+    """What a frame sees of the event side: the mean over the bins."""
+    return e.mean(1) if e.dim() == 5 else e
+
+
+def _per_bin(f: torch.Tensor, z: int) -> torch.Tensor:
+    """The frame map repeated for each of z bins: [N*z, C, h, w]."""
+    return f if z == 1 else f.unsqueeze(1).expand(-1, z, -1, -1, -1).flatten(0, 1)
+
+
 def _proj(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
@@ -42,9 +64,10 @@ class ConcatFusion(nn.Module):
         self.to_e = _proj(ce + cf, ce)
 
     def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f_new = F.relu(self.to_f(torch.cat([f, _resize(e, f)], 1)))
-        e_new = F.relu(self.to_e(torch.cat([e, _resize(f, e)], 1)))
-        return f_new, e_new
+        ef, z = _bins(e)
+        f_new = F.relu(self.to_f(torch.cat([f, _resize(_frame_view(e), f)], 1)))
+        e_new = F.relu(self.to_e(torch.cat([ef, _resize(_per_bin(f, z), ef)], 1)))
+        return f_new, e_new.view_as(e)
 
 
 class AddFusion(nn.Module):
@@ -56,7 +79,11 @@ class AddFusion(nn.Module):
         self.f_to_e = _proj(cf, ce)
 
     def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return f + _resize(self.e_to_f(e), f), e + _resize(self.f_to_e(f), e)
+        ef, z = _bins(e)
+        f_new = f + _resize(self.e_to_f(_frame_view(e)), f)
+        # the projection of F once, shared by every bin
+        e_new = ef + _per_bin(_resize(self.f_to_e(f), _frame_view(e)), z)
+        return f_new, e_new.view_as(e)
 
 
 class _CrossAttention(nn.Module):
@@ -73,11 +100,15 @@ class _CrossAttention(nn.Module):
         self.heads, self.pool = heads, pool
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x [N, C, h, w] attends to y [N, C', hv, wv] or to every bin of a
+        voxel y [N, Z, C', hv, wv] (keys of all bins)."""
         N, C, h, w = x.shape
         hv, wv = y.shape[-2:]
-        y = F.adaptive_avg_pool2d(y, (max(1, hv // self.pool), max(1, wv // self.pool)))
+        yf, z = _bins(y)
+        yf = F.adaptive_avg_pool2d(yf, (max(1, hv // self.pool), max(1, wv // self.pool)))
+        tokens = yf.flatten(2).transpose(1, 2).reshape(N, -1, yf.shape[1])   # [N, Z*L, C']
         q = self.q(x.flatten(2).transpose(1, 2))                          # [N, hw, D]
-        k, v = self.kv(y.flatten(2).transpose(1, 2)).chunk(2, dim=-1)     # [N, L, D]
+        k, v = self.kv(tokens).chunk(2, dim=-1)                           # [N, Z*L, D]
 
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)      # [N, M, *, D/M]
@@ -96,7 +127,9 @@ class AttentionFusion(nn.Module):
         self.f2e = _CrossAttention(ce, cf, dim, heads)
 
     def forward(self, f: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.e2f(f, e), self.f2e(e, f)
+        ef, z = _bins(e)
+        # every bin of the voxel queries the frame map on its own
+        return self.e2f(f, e), self.f2e(ef, _per_bin(f, z)).view_as(e)
 
 
 def frames_only(cfg: CfgNode, num_classes: int) -> SDCL:

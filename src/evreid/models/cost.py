@@ -7,8 +7,10 @@ Conventions (stated in every report):
   batch norm, activations, the LIF recurrence, the event-guided deformable
   gather (integral offsets: a copy, 0 MACs) and grid_sample in the cross
   alignment. The last one is added analytically as ``sampling_macs`` (4
-  multiply-adds per bilinear sample and channel plus one per point for the
-  attention weighting) and reported separately.
+  multiply-adds per bilinear sample and channel, 8 per trilinear sample from
+  an event voxel, plus one per point for the attention weighting; the read
+  of the other modality at the reference point when that is not the pixel
+  itself) and reported separately.
 - SynOps: for every spiking layer, input non-zeros (event counts for the
   first layer, spikes after) times the synapses each drives (fan-out), summed
   over the clip's T x bins steps; they depend on the events, so they are
@@ -79,12 +81,20 @@ def sampling_macs(model: nn.Module, frames: torch.Tensor,
     hooks = []
 
     def on_align(mod: CrossAlignment, inputs: tuple, _out: torch.Tensor) -> None:
-        x = inputs[0]
-        n, c, hw = x.shape[0], x.shape[1], x.shape[2] * x.shape[3]
-        samples = n * hw * mod.heads * mod.points
+        query, value = inputs[0], inputs[1]
+        q_vox, v_vox = query.dim() == 5, value.dim() == 5
+        n, c, h, w = query.shape[0], query.shape[-3], query.shape[-2], query.shape[-1]
+        positions = query.numel() // c                         # N x (Z) x h x w queries
+        corners = 8 if v_vox else 4                            # trilinear from a voxel
         per_head = mod.embed_dim // mod.heads
-        totals["alignment_bilinear"] += samples * per_head * 5   # 4 corners + weighting
-        totals["alignment_bilinear"] += n * hw * c * 4           # P read at the references
+        totals["alignment_bilinear"] += positions * mod.heads * mod.points * per_head * (
+            corners + 1)                                       # corners + the weighting
+        # P read at the reference points: a copy when they are the pixels themselves
+        same = tuple(value.shape[-2:]) == (h, w) and torch.equal(
+            mod.homography.cpu(), torch.eye(3, dtype=mod.homography.dtype))
+        if not same:
+            maps = n * query.shape[1] if (q_vox and v_vox) else n
+            totals["alignment_bilinear"] += maps * h * w * c * 4
 
     def on_deform(_mod: EventDeformMapping, inputs: tuple, _out: torch.Tensor) -> None:
         x = inputs[0]

@@ -3,11 +3,13 @@
 Data path (B clips of T frames, events binned ``bins`` times per frame)::
 
   frames [B,T,3,H,W] -> ResNet stem..layer1 ---------------> F  [BT, C1, H/4, W/4]
-  events [B,T,bins,2,H,W] -> spiking encoder (T*bins steps)
-           -> per-frame spike rates -> event deformable mappings -> E [BT, Cd, H/4, W/4]
-  (F, E) -> fusion at the low stage (SDCL: E2F and F2E cross alignment)
+  events [B,T,bins,2,H,W] -> event branch (event_branch.py: spiking encoder over
+           T*bins steps, sparse event deformable mappings) -> E [BT, bins, Cd, H/4, W/4]
+  (F, E) -> fusion at the low stage (SDCL: E2F and F2E cross alignment, the
+           voxel's bins as its z axis)
   F -> ResNet layer2..layer4 -> 1x1 reduction to FEAT_DIM ---> frame maps [B,T,D,h,w]
-  E -> conv to the frame maps' size (EventToFrame) ----------> event maps [B,T,D,h,w]
+  E -> conv to the frame maps' size (EventToFrame, bins
+       folded into channels) --------------------------------> event maps [B,T,D,h,w]
   pyramid (STAM): level 1 fuses {F_t, E_t, F_t+1, E_t+1}, then pairs
   -> f1, mean(f1,f2), mean(f1,f2,f3) -> BNNeck per level
 
@@ -17,11 +19,8 @@ event features will be fed into feature fusion block (FFB)". Events and
 frames therefore meet inside the first STAM level, not by a sum before it
 (docs/PAPER_MAP.md lists this and every other reading).
 
-Design choices the paper leaves open, made here:
-- the deformable mappings run on per-frame spike rates (spikes averaged over
-  the bins of each frame interval), so they cost T, not T*bins, passes;
-- their event mask is "any event in the cell" of the event tensor max-pooled
-  to the mapping's resolution;
+Design choices the paper leaves open, made here (the event branch's own
+readings are in event_branch.py):
 - the conv that sizes the event features is a depthwise patch conv (kernel =
   stride = the stride ratio, 4 with last stride 1) and a 1x1 projection to
   FEAT_DIM: it keeps where in each cell the events were at ~25 MMACs per
@@ -44,13 +43,12 @@ from evreid.config import CfgNode
 from evreid.errors import EvreidError
 from evreid.models.aggregation import build_aggregation
 from evreid.models.alignment import CrossAlignment, homography_matrix
-from evreid.models.deform import EventDeformStack
+from evreid.models.event_branch import EventBranch, build_event_branch
 from evreid.models.heads import MultiLevelHeads
 from evreid.models.resnet import ResNet, build_resnet, feature_map_size
-from evreid.models.snn import SpikingEncoder
 
 __all__ = ["SDCL", "BidirectionalAlignment", "EventToFrame", "FusionFactory",
-           "build_sdcl_model", "sdcl", "sdcl_e2f_only", "sdcl_f2e_only", "event_activity_mask"]
+           "build_sdcl_model", "sdcl", "sdcl_e2f_only", "sdcl_f2e_only"]
 
 # (frame channels, event channels, cfg) -> module mapping (F, E) -> (F', E')
 FusionFactory = Callable[[int, int, CfgNode], nn.Module]
@@ -59,13 +57,6 @@ FusionFactory = Callable[[int, int, CfgNode], nn.Module]
 def _conv_bn_relu(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-def event_activity_mask(events: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[B, T, bins, 2, H, W] -> bool [B*T, h, w]: any event inside each cell."""
-    counts = events.detach().abs().sum(dim=(2, 3)).flatten(0, 1)   # [BT, H, W]
-    # a mean of non-negative counts is positive iff one of them is; cheaper than max
-    return F.adaptive_avg_pool2d(counts.unsqueeze(1), size).squeeze(1) > 0
 
 
 class EventToFrame(nn.Module):
@@ -121,28 +112,28 @@ class SDCL(nn.Module):
     """The SDCL family: ``model(frames, events)`` (see the module docstring)."""
 
     def __init__(self, *, backbone: ResNet | None, frame_reduce: nn.Module | None,
-                 event_encoder: SpikingEncoder | None, event_mappings: EventDeformStack | None,
-                 event_head: nn.Module | None, fusion: nn.Module | None,
+                 event_branch: EventBranch | None, event_head: EventToFrame | None,
+                 fusion: nn.Module | None,
                  aggregation: nn.Module, heads: MultiLevelHeads, arch: str = "sdcl",
-                 last_stride: int = 1) -> None:
+                 last_stride: int = 1, bins: int = 3) -> None:
         super().__init__()
-        if backbone is None and event_encoder is None:
+        if backbone is None and event_branch is None:
             raise EvreidError("a model needs a frame branch, an event branch or both")
         self.arch = arch
         self.backbone = backbone
         self.frame_reduce = frame_reduce
-        self.event_encoder = event_encoder
-        self.event_mappings = event_mappings
+        self.event_branch = event_branch
         self.event_head = event_head
         self.fusion = fusion
         self.aggregation = aggregation
         self.heads = heads
         # events-only models size their event maps as the frame branch would
         self.last_stride = int(last_stride)
+        self.bins = int(bins)                  # the event head is built for this many
 
     @property
     def uses_events(self) -> bool:
-        return self.event_encoder is not None
+        return self.event_branch is not None
 
     @property
     def uses_frames(self) -> bool:
@@ -161,8 +152,10 @@ class SDCL(nn.Module):
             if events is None:
                 raise EvreidError(f"{self.arch} needs events [B, T, bins, 2, H, W]; got None "
                                   "(use MODEL.ARCH frames_only for frames alone)")
-            if events.dim() != 6 or events.shape[:2] != (B, T) or events.shape[3] != 2:
-                raise EvreidError(f"{self.arch}: events must be [B={B}, T={T}, bins, 2, H, W]; "
+            if (events.dim() != 6 or events.shape[:2] != (B, T) or events.shape[3] != 2
+                    or events.shape[2] != self.bins):
+                raise EvreidError(f"{self.arch}: events must be [B={B}, T={T}, "
+                                  f"bins={self.bins} (EVENTS.BINS), 2, H, W]; "
                                   f"got {tuple(events.shape)}")
         return B, T
 
@@ -178,10 +171,8 @@ class SDCL(nn.Module):
         f = e = None
         if self.backbone is not None:
             f = self.backbone.forward_stages(frames.flatten(0, 1), "stem", "layer1")
-        if self.event_encoder is not None:
-            rates = self.event_encoder(events)
-            active = event_activity_mask(events, tuple(rates.shape[-2:]))
-            e = self.event_mappings(rates, active)
+        if self.event_branch is not None:
+            e = self.event_branch(events)                           # [BT, bins, Cd, h, w]
         if self.fusion is not None:
             f, e = self.fusion(f, e)
         if f is not None:
@@ -210,11 +201,11 @@ class SDCL(nn.Module):
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spike rate of each spiking layer in the last forward ({} without events)."""
-        return self.event_encoder.firing_rates() if self.event_encoder is not None else {}
+        return self.event_branch.firing_rates() if self.event_branch is not None else {}
 
     def synops(self) -> float:
         """Synaptic operations of the spiking layers in the last forward."""
-        return self.event_encoder.synops() if self.event_encoder is not None else 0.0
+        return self.event_branch.synops() if self.event_branch is not None else 0.0
 
 
 def _sdcl_fusion(e2f: bool, f2e: bool) -> FusionFactory:
@@ -236,31 +227,27 @@ def build_sdcl_model(cfg: CfgNode, num_classes: int, *, frames: bool = True,
     if m.NECK != "bnneck":
         raise EvreidError(f"unknown MODEL.NECK {m.NECK!r}; valid: bnneck")
     dim = int(m.FEAT_DIM)
-    backbone = frame_reduce = encoder = mappings = head = fuse = None
+    backbone = frame_reduce = branch = head = fuse = None
     if frames:
         backbone = build_resnet(m.BACKBONE, last_stride=m.LAST_STRIDE, width_mult=m.WIDTH_MULT)
         frame_reduce = _conv_bn_relu(backbone.out_channels, dim, 1)
     if events:
-        s, d = m.SNN, m.DEFORM
-        encoder = SpikingEncoder(layers=s.LAYERS, width=s.WIDTH, decay=s.DECAY,
-                                 threshold=s.THRESHOLD, surrogate=s.SURROGATE, alpha=s.ALPHA,
-                                 detach_reset=s.DETACH_RESET)
-        mappings = EventDeformStack(encoder.out_channels, d.CHANNELS, num=d.MAPPINGS,
-                                    radius=d.RADIUS)
-        # the event map is at stride 4 (layer1's); the frame maps at 16 or 32
-        head = EventToFrame(mappings.out_channels, dim, 4 if m.LAST_STRIDE == 1 else 8)
+        branch = build_event_branch(m)
+        bins = int(cfg.EVENTS.BINS)
+        # the event voxel is at stride 4 (layer1's); the frame maps at 16 or 32
+        head = EventToFrame(bins * branch.out_channels, dim, 4 if m.LAST_STRIDE == 1 else 8)
     if fusion is not None:
         if not (frames and events):
             raise EvreidError(f"{arch}: a fusion module needs both branches")
-        fuse = fusion(backbone.stage_channels["layer1"], mappings.out_channels, cfg)
+        fuse = fusion(backbone.stage_channels["layer1"], branch.out_channels, cfg)
     height, width = cfg.INPUT.SIZE_TRAIN
     aggregation = build_aggregation(m.AGG.MODE, dim, levels=m.AGG.LEVELS,
                                     reduction=m.AGG.REDUCTION,
                                     map_size=feature_map_size(height, width, m.LAST_STRIDE))
     heads = MultiLevelHeads(dim, num_classes, aggregation.num_outputs)
-    return SDCL(backbone=backbone, frame_reduce=frame_reduce, event_encoder=encoder,
-                event_mappings=mappings, event_head=head, fusion=fuse, aggregation=aggregation,
-                heads=heads, arch=arch, last_stride=m.LAST_STRIDE)
+    return SDCL(backbone=backbone, frame_reduce=frame_reduce, event_branch=branch,
+                event_head=head, fusion=fuse, aggregation=aggregation, heads=heads, arch=arch,
+                last_stride=m.LAST_STRIDE, bins=int(cfg.EVENTS.BINS))
 
 
 def sdcl(cfg: CfgNode, num_classes: int) -> SDCL:
