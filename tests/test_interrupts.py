@@ -181,3 +181,15 @@ def test_pool_results_errors_and_dead_workers():
         list(imap_unordered(_die_on_two, range(6), 2))
     with pytest.raises(EvreidError, match="workers must be >= 1; got 0"):
         list(imap_unordered(_square, range(6), 0))
+
+
+def test_synth_stops_and_leaves_nothing_half_made(tmp_path):
+    out = tmp_path / "synth"
+    proc = start([sys.executable, "-m", "evreid", "synth", "--out", str(out), "--preset",
+                   "small", "--workers", "2"])
+    # interrupt once the workers have written a first tracklet into the staging folder
+    wait_for(lambda: any(p.suffix == ".png" for p in tmp_path.rglob("*")), proc)
+    seconds, err = interrupt(proc, twice=False)
+    assert seconds < STOP_SECONDS
+    check_status(proc, err, "synth", twice=False)
+    assert list(tmp_path.iterdir()) == []      # no staging folder, no half dataset

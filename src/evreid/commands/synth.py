@@ -46,8 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from evreid.data.synthetic import generate_synthetic
+    from pathlib import Path
 
+    from evreid.data.synthetic import generate_synthetic
+    from evreid.errors import EvreidError
+    from evreid.utils import check_writable
+
+    if args.workers is not None and args.workers < 1:
+        raise EvreidError(f"--workers must be >= 1; got {args.workers}")
+    # the generation is staged beside --out, then moved into place
+    check_writable(Path(args.out).absolute().parent, "--out's parent folder")
     report = generate_synthetic(args.out, preset=args.preset, protocol=args.protocol,
                                 seed=args.seed, workers=args.workers, force=args.force,
                                 with_events=not args.no_events, progress=not args.json)

@@ -20,11 +20,9 @@ workers or the order in which they finish.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,6 +50,7 @@ from evreid.data.synthetic.tracklet import (
     rng_for,
 )
 from evreid.errors import EvreidError
+from evreid.parallel import imap_unordered
 from evreid.utils import atomic_write_json
 
 #: bump when a change alters the bytes generated for the same preset / protocol / seed
@@ -246,6 +245,8 @@ def generate_synthetic(out: str | Path, preset: str = "small", protocol: str = "
                           f"{CARD_NAME}); choose another --out or pass --force to replace it")
     if out.exists() and not out.is_dir():
         raise EvreidError(f"synthetic: {out} is a file, not a folder")
+    if workers is not None and int(workers) < 1:
+        raise EvreidError(f"synthetic: workers must be >= 1; got {workers}")
     workers = workers or _default_workers()
     _remove_abandoned_stages(out)
     staging = _stage_folder(out)
@@ -280,20 +281,12 @@ def _run_tasks(spec: Preset, protocol: str, seed: int, with_events: bool, stagin
         bar = tqdm(total=len(tasks), desc=f"synth {spec.name}/{protocol}", unit="tracklet")
     results = []
     try:
-        if workers <= 1:
-            for task in tasks:
-                results.append(_render_and_write(task))
-                if bar is not None:
-                    bar.update()
-        else:
-            # spawn, not fork: callers (the demo, tests) may hold torch threads
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_render_and_write, task) for task in tasks]
-                for future in as_completed(futures):
-                    results.append(future.result())
-                    if bar is not None:
-                        bar.update()
+        # spawn, not fork: callers (the demo, tests) may hold torch threads. Ctrl-C stops
+        # the workers within seconds (evreid.parallel); the staging folder is then removed
+        for result in imap_unordered(_render_and_write, tasks, workers, context="spawn"):
+            results.append(result)
+            if bar is not None:
+                bar.update()
     finally:
         if bar is not None:
             bar.close()
