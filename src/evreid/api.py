@@ -26,7 +26,7 @@ def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
     accepts old checkpoints that need full unpickling (which can run code)."""
     import yaml
 
-    from evreid.config import get_cfg
+    from evreid.config import get_cfg, validate_config
     from evreid.engine.checkpoint import load_checkpoint, load_model_weights
     from evreid.models import build_model
 
@@ -43,6 +43,7 @@ def model_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
     if not isinstance(embedded, dict):
         raise EvreidError(f"checkpoint {path}: embedded config is not a mapping")
     cfg.merge_from_dict(embedded, source=f"{path} (embedded config)")
+    validate_config(cfg)
     model = build_model(cfg, int(state["num_classes"]))
     load_model_weights(model, state, str(path))
     return model.to(device).eval(), cfg

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from evreid.config.defaults import get_cfg
 from evreid.config.node import CfgNode, load_yaml_with_base
+from evreid.config.validate import validate_config
 from evreid.utils import atomic_write_text
 
 __all__ = ["CfgNode", "get_cfg", "load_config", "load_preset", "save_config", "config_hash",
-           "load_yaml_with_base"]
+           "load_yaml_with_base", "validate_config"]
 
 
 def load_config(config_file: str | os.PathLike | None = None,
@@ -22,7 +23,7 @@ def load_config(config_file: str | os.PathLike | None = None,
     if config_file:
         cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
-    return cfg
+    return validate_config(cfg)
 
 
 def load_preset(name: str, opts: Iterable[str] = ()) -> CfgNode:
