@@ -32,17 +32,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
+    from pathlib import Path
 
+    from evreid.errors import EvreidError
     from evreid.metrics import evaluate, format_metrics, summary_row
     from evreid.metrics.features import load_features, stored_distances
-    from evreid.utils import atomic_write_json
+    from evreid.metrics.rank import check_not_degenerate
+    from evreid.utils import atomic_write_json, check_writable
 
+    if args.max_rank < 1:
+        raise EvreidError(f"--max-rank must be >= 1; got {args.max_rank}")
+    if args.out:
+        check_writable(Path(args.out).absolute().parent, "--out's folder")
     data = load_features(args.features)
     protocol = args.protocol or str(data.get("protocol", "standard"))
     distmat = stored_distances(data, args.distance, args.rerank, source=args.features,
                                k1=args.k1, k2=args.k2, lambda_value=args.lambda_value)
     result = evaluate(distmat, data["query_pids"], data["gallery_pids"], data["query_camids"],
                       data["gallery_camids"], max_rank=args.max_rank, protocol=protocol)
+    warning = check_not_degenerate(result, args.features)
+    if warning:
+        print(f"evreid evaluate: {warning}", file=sys.stderr)
     report = {**summary_row(result), "num_valid_queries": result["num_valid_queries"],
               "num_skipped_queries": result["num_skipped_queries"], "protocol": protocol,
               "distance": "distmat" if "distmat" in data else args.distance,

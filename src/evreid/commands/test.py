@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     from pathlib import Path
 
     from evreid.commands._config_args import config_from_args
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from evreid.engine.evaluator import evaluate_model
     from evreid.engine.trainer import resolve_device
     from evreid.metrics import format_metrics
+    from evreid.metrics.rank import check_not_degenerate
     from evreid.models import build_model
     from evreid.utils import atomic_write_json, check_writable, seed_everything
 
@@ -48,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     load_model_weights(model, state, str(checkpoint))
     model.to(device)
     result = evaluate_model(cfg, model, dataset, device, features_path=out / "features.npz")
+    warning = check_not_degenerate(result, f"model {checkpoint}")
+    if warning:
+        print(f"evreid test: {warning}", file=sys.stderr)
     report = {**result["summary"], "num_valid_queries": result["num_valid_queries"],
               "num_skipped_queries": result["num_skipped_queries"],
               "protocol": dataset.protocol, "sampler": cfg.TEST.SAMPLER,

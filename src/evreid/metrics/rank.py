@@ -119,6 +119,10 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
             f"{len(g_camids)} gallery camids")
     if not np.isfinite(distmat).all():
         raise EvreidError("distmat contains NaN or infinite values")
+    if num_q == 0:
+        raise EvreidError("no queries to evaluate (the query set is empty)")
+    if num_g == 0:
+        raise EvreidError("no gallery items to rank (the gallery is empty)")
     if max_rank < 1:
         raise EvreidError(f"max_rank must be >= 1; got {max_rank}")
 
@@ -136,9 +140,34 @@ def evaluate(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
     step = max(1, _CHUNK_ELEMENTS // max(num_g, 1))
     with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
         results = list(pool.map(chunk_pairs, range(0, num_q, step)))
-    return metrics_from_match_ranks(np.concatenate([r[0] for r in results]),
-                                    np.concatenate([r[1] for r in results]), num_q,
-                                    min(max_rank, num_g))
+    result = metrics_from_match_ranks(np.concatenate([r[0] for r in results]),
+                                      np.concatenate([r[1] for r in results]), num_q,
+                                      min(max_rank, num_g))
+    result["num_tied_queries"] = tied_queries(distmat)
+    return result
+
+
+def tied_queries(distmat: np.ndarray) -> int:
+    """Queries at the same distance from every gallery item: their ranking is arbitrary
+    (ties go by gallery order), as with all-zero or all-equal features."""
+    if distmat.shape[1] < 2:
+        return 0
+    return int((distmat.max(axis=1) == distmat.min(axis=1)).sum())
+
+
+def check_not_degenerate(result: dict, source: str) -> str | None:
+    """Refuse metrics where every query is tied (they would only reflect the gallery
+    order); a warning line when some are, else None."""
+    tied = result.get("num_tied_queries", 0)
+    total = result["num_valid_queries"] + result["num_skipped_queries"]
+    if tied and tied == total:
+        raise EvreidError(f"{source}: every query is at the same distance from every gallery "
+                          f"item (degenerate features, e.g. all zero); the ranking would be "
+                          f"arbitrary, so no metrics are reported")
+    if tied:
+        return (f"warning: {tied} of {total} queries are at the same distance from every "
+                f"gallery item (degenerate features); their ranks are arbitrary")
+    return None
 
 
 def metrics_from_match_ranks(q_idx: np.ndarray, ranks: np.ndarray, num_queries: int,
