@@ -27,7 +27,7 @@ def test_first_window_matches_the_simulator_exactly(preset):
     frames = moving_video()
     times = frame_timestamps_us(len(frames), 25)
     exact = tracklet_from_times(simulate(frames, times, cfg, seed=11), times).tensor([1], 3)
-    got, count = OnTheFlyEvents(cfg).bins_from_luma(
+    got, count, _ = OnTheFlyEvents(cfg).bins_from_luma(
         {k: f for k, f in enumerate(frames)}, [1], 25, 3, "count", 11,
         np.random.default_rng(0))
     assert count == int(exact.sum()) > 0
@@ -42,8 +42,8 @@ def test_later_windows_are_close_and_deterministic():
     exact = tracklet_from_times(simulate(frames, times, cfg, seed=5), times).tensor(idx, 3)
     luma = {k: f for k, f in enumerate(frames)}
     otf = OnTheFlyEvents(cfg)
-    a, _ = otf.bins_from_luma(luma, idx, 25, 3, "count", 5, np.random.default_rng(1), 2)
-    b, _ = otf.bins_from_luma(luma, idx, 25, 3, "count", 5, np.random.default_rng(1), 2)
+    a, _, _ = otf.bins_from_luma(luma, idx, 25, 3, "count", 5, np.random.default_rng(1), 2)
+    b, _, _ = otf.bins_from_luma(luma, idx, 25, 3, "count", 5, np.random.default_rng(1), 2)
     np.testing.assert_array_equal(a, b)
     assert abs(a.sum() / exact.sum() - 1) < 0.15
     # polarity balance per window follows the exact one
@@ -74,7 +74,7 @@ def test_mini_mars_statistics_within_the_documented_tolerance(fixtures_dir):
         idx = np.arange(2, len(frames), 3)
         exact = tracklet_from_times(simulate(frames, times, cfg, seed=seed), times).tensor(
             idx, 3)
-        got, _ = otf.bins_from_luma({k: f for k, f in enumerate(frames)}, idx, tracklet.fps,
+        got, _, _ = otf.bins_from_luma({k: f for k, f in enumerate(frames)}, idx, tracklet.fps,
                                     3, "count", seed, np.random.default_rng(0))
         ratios.extend(got.sum(axis=(1, 2, 3, 4)) / np.maximum(exact.sum(axis=(1, 2, 3, 4)), 1))
         for grid, hist in ((exact, hist_e), (got, hist_o)):

@@ -74,11 +74,11 @@ def test_a_window_reads_only_its_events_and_bins_match_the_reference(tmp_path):
         assert store.frame_events(k).equals(ref.frame_events(k))
     idx = np.array([1, 4, 4, 8])
     for rep in ("count", "voxel"):
-        got = store.bin_frames(idx, 3, rep)
+        got, _ = store.bin_frames(idx, 3, rep)
         want = ref.tensor(idx, 3, rep)
         assert got.shape == want.shape == (4, 3, 2, 8, 16)
         np.testing.assert_allclose(got, want, atol=1e-5)
-    assert store.bin_frames(idx, 3, "count").dtype == np.int32
+    assert store.bin_frames(idx, 3, "count")[0].dtype == np.int32
 
 
 def test_store_is_plain_npz_with_frame_timestamps_and_config_hash(tmp_path):
@@ -157,3 +157,15 @@ def test_simulated_mini_mars_tracklet_round_trips_smaller_than_the_old_cache(
     assert read_events(tmp_path / "t.evs").equals(ev)
     new, old = ((tmp_path / f"t.{s}").stat().st_size for s in ("evs", "npz"))
     assert new < 0.7 * old, (new, old)
+
+
+def test_store_counts_saturate_at_the_compact_dtype_and_are_counted(tmp_path):
+    """300 events in one pixel and bin: uint8 holds 255 and reports 45, int16 all 300."""
+    t = np.arange(1, 301)
+    ev = Events(t, np.ones(300, int), np.zeros(300, int), np.ones(300, int), 2, 1)
+    write_store(tmp_path / "s.evs", ev, np.array([1000]), first_window_us=1000)
+    store = EventStore(tmp_path / "s.evs")
+    small, saturated = store.bin_frames([0], 1, "count", np.uint8)
+    assert small.dtype == np.uint8 and small[0, 0, 0, 0, 1] == 255 and saturated == 45
+    wide, saturated = store.bin_frames([0], 1, "count", np.int16)
+    assert wide[0, 0, 0, 0, 1] == 300 and saturated == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -220,6 +221,12 @@ class ClipDataset(torch.utils.data.Dataset):
     def event_bins(self, tracklet: Tracklet, indices: np.ndarray,
                    draw_seed: int = 0) -> np.ndarray:
         """[len(indices), bins, 2, H, W] int32 counts (float32 voxels) of the windows."""
+        return self._event_grid(tracklet, indices, draw_seed, np.int32)[0]
+
+    def _event_grid(self, tracklet: Tracklet, indices: np.ndarray, draw_seed: int,
+                    dtype: Any) -> tuple[np.ndarray, int]:
+        """The windows' bins with counts in ``dtype`` (saturating) and the number of
+        events that found their count cell full."""
         opts = self.events
         if self._onthefly is not None:
             from evreid.events.cache import tracklet_seed
@@ -230,14 +237,10 @@ class ClipDataset(torch.utils.data.Dataset):
                             strict=True))
             rng = np.random.default_rng([self.seed, int(draw_seed), 0x0E7E])
             seed = tracklet_seed(opts.sim_seed, tracklet.key or tracklet.frames[0])
-            grid, _ = self._onthefly.bins_from_luma(luma, indices, tracklet.fps, opts.bins,
-                                                    opts.representation, seed, rng,
-                                                    opts.warmup)
-            return grid
-        if tracklet.event_frames:     # rendered event images (EvReID): image-like events
-            from evreid.events.images import event_image_bins
-
-            return event_image_bins([tracklet.event_frames[int(i)] for i in indices], opts.bins)
+            grid, _, saturated = self._onthefly.bins_from_luma(
+                luma, indices, tracklet.fps, opts.bins, opts.representation, seed, rng,
+                opts.warmup, dtype)
+            return grid, saturated
         source = str(tracklet.events)
         if source.endswith(".evs"):
             from evreid.events.store import open_store
@@ -247,21 +250,28 @@ class ClipDataset(torch.utils.data.Dataset):
                 raise EvreidError(f"{source}: store holds {store.num_frames} frames, the "
                                   f"tracklet has {len(tracklet)} (stale cache? re-run "
                                   f"evreid simulate)")
-            return store.bin_frames(indices, opts.bins, opts.representation)
+            return store.bin_frames(indices, opts.bins, opts.representation, dtype)
         if Path(source).is_dir():
-            return read_mat_windows(source, indices, len(tracklet), opts.bins,
+            grid = read_mat_windows(source, indices, len(tracklet), opts.bins,
                                     opts.representation)
-        from evreid.events import load_tracklet_events
+        else:
+            from evreid.events import load_tracklet_events
 
-        whole = load_tracklet_events(source, len(tracklet), tracklet.fps)
-        return whole.tensor(indices, opts.bins, opts.representation)
+            whole = load_tracklet_events(source, len(tracklet), tracklet.fps)
+            grid = whole.tensor(indices, opts.bins, opts.representation)
+        if opts.representation == "voxel":
+            return grid, 0
+        tensor, saturated = compact_counts(np.rint(grid).astype(np.int64),
+                                           np.dtype(dtype).name)
+        return tensor.numpy(), saturated
 
     def _event_tensor(self, tracklet: Tracklet, indices: np.ndarray,
                       draw_seed: int = 0) -> tuple[torch.Tensor, int]:
-        grid = self.event_bins(tracklet, indices, draw_seed)
-        if self.events.representation == "voxel" or grid.dtype.kind == "f":
-            return torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)), 0
-        return compact_counts(grid, self.events.dtype)
+        dtype = {"uint8": np.uint8, "int16": np.int16, "float32": np.int32}[self.events.dtype]
+        grid, saturated = self._event_grid(tracklet, indices, draw_seed, dtype)
+        if grid.dtype.kind == "f" or self.events.dtype == "float32":
+            return torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)), saturated
+        return torch.from_numpy(grid), saturated
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, draw_seed = item if isinstance(item, tuple) else (item, item)
@@ -269,13 +279,17 @@ class ClipDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, draw_seed])
         clips = sample_clip(len(tracklet), self.seq_len, self.sampler, rng, self.max_clips)
         unique, inverse = np.unique(clips.ravel(), return_inverse=True)
+        identity = bool(np.array_equal(inverse, np.arange(len(inverse))))  # skip a copy
         sample: dict = {}
         if self.frames:
-            sample["frames"] = read_frames([tracklet.frames[i] for i in unique])[inverse]
+            sample["frames"] = read_frames([tracklet.frames[i] for i in unique])
+            if not identity:
+                sample["frames"] = sample["frames"][torch.from_numpy(inverse)]
         saturated = 0
         if self.events is not None:
             events, saturated = self._event_tensor(tracklet, unique, draw_seed)
-            events = events[inverse]
+            if not identity:                      # repeated or reordered frames
+                events = events[torch.from_numpy(inverse)]
             size = self._resize_target()
             if size is not None and tuple(events.shape[-2:]) != size \
                     and events.dtype != torch.float32:

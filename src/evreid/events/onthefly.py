@@ -45,6 +45,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,13 +59,15 @@ _CROSS_TOL = 1e-9
 
 
 def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, warmup,
-               refractory, uniform_weight, bins, voxel, out):
+               refractory, uniform_weight, bins, voxel, out, top, saturated):
     """Per sampled window and pixel: a start state, ``warmup`` earlier windows that
     move the reference by whole thresholds, then the window's crossings, binned.
 
     stack: [F, P] grey uint8 frames, row_of[k] its row for frame k; times [K] us;
     table: lin-log of 0..255; cp, cm, leak, start: [P]; raw: [T, P] uint32 random
-    words (the phase draw); out: [T, bins, 2, P]. Returns the number of events.
+    words (the phase draw); out: [T, bins, 2, P], counts stopping at ``top`` (each
+    event that finds its cell full adds one to ``saturated[0]``). Returns the number
+    of events.
     """
     T = len(indices)
     P = stack.shape[1]
@@ -94,21 +97,20 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, w
             for m in range(m0, k):      # warm-up windows (m - 1, m]
                 d += table[stack[row_of[m], q]] - table[stack[row_of[m - 1], q]] \
                     + leak[q] * (times[m] - times[m - 1])
-                n_on = np.floor(d / c_on + _CROSS_TOL)
-                n_off = np.floor(-d / c_off + _CROSS_TOL)
-                if n_on >= 1:
-                    d -= n_on * c_on
-                elif n_off >= 1:
-                    d += n_off * c_off
+                # the simulator's rule floor(d / C + tol) >= 1, tested without dividing
+                if d >= c_on * (1.0 - _CROSS_TOL):
+                    d -= np.floor(d / c_on + _CROSS_TOL) * c_on
+                elif -d >= c_off * (1.0 - _CROSS_TOL):
+                    d += np.floor(-d / c_off + _CROSS_TOL) * c_off
             dl = table[stack[r_k, q]] - table[stack[r_k1, q]] + leak[q] * d_t
             end = d + dl
-            if end / c_on + _CROSS_TOL >= 1.0:
+            if end >= c_on * (1.0 - _CROSS_TOL):
                 c = c_on
                 chan = 0
                 n = int(np.floor(end / c_on + _CROSS_TOL))
                 slope = dl
                 d0 = d
-            elif -end / c_off + _CROSS_TOL >= 1.0:
+            elif -end >= c_off * (1.0 - _CROSS_TOL):
                 c = c_off
                 chan = 1
                 n = int(np.floor(-end / c_off + _CROSS_TOL))
@@ -128,8 +130,8 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, w
                         continue
                     last = t
                 total += 1
-                if bins == 1:
-                    out[w, 0, chan, q] += 1
+                if voxel and bins == 1:
+                    out[w, 0, chan, q] += 1.0
                 elif voxel:
                     tau = t / d_t * (bins - 1)
                     lo = int(np.floor(tau))
@@ -140,9 +142,11 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, w
                     if hi > lo:
                         out[w, hi, chan, q] += fr
                 else:
-                    idx = -((-t * bins) // d_t) - 1
-                    idx = min(max(idx, 0), bins - 1)
-                    out[w, idx, chan, q] += 1
+                    idx = min(max(-((-t * bins) // d_t) - 1, 0), bins - 1)
+                    if out[w, idx, chan, q] < top:
+                        out[w, idx, chan, q] += 1
+                    else:
+                        saturated[0] += 1
     return total
 
 
@@ -201,8 +205,10 @@ class OnTheFlyEvents:
 
     def bins_from_luma(self, luma: dict[int, np.ndarray], indices: Sequence[int], fps: float,
                        bins: int, representation: str, tracklet_seed: int,
-                       rng: np.random.Generator, warmup: int = 1) -> tuple[np.ndarray, int]:
-        """``[T, bins, 2, H, W]`` (int32 counts, float32 voxels) and the event count.
+                       rng: np.random.Generator, warmup: int = 1,
+                       dtype: Any = np.int32) -> tuple[np.ndarray, int, int]:
+        """``[T, bins, 2, H, W]`` counts (``dtype``, saturating) or float32 voxels, the
+        event count and how many events found their count cell full.
 
         ``luma`` maps frame index -> grey uint8 [H, W] for every frame
         :func:`needed_frames` lists for ``indices`` and ``warmup``.
@@ -229,18 +235,27 @@ class OnTheFlyEvents:
         start = np.zeros(npix) if params.phase is None else params.phase
         raw = rng.integers(0, 2**32, size=(T, npix), dtype=np.uint32)
         voxel = representation == "voxel"
-        out = np.zeros((T, bins, 2, npix), np.float64 if voxel else np.int32)
+        dtype = np.dtype(np.float64 if voxel else dtype)
+        top = np.iinfo(dtype).max if dtype.kind in "iu" else 2**62
+        saturated = np.zeros(1, np.int64)
+        out = np.zeros((T, bins, 2, npix), dtype)
         count = _clip_bins(stack, row_of, times, indices, self._table, params.cp, params.cm,
                            params.leak, start, raw, int(warmup),
-                           int(self.config.refractory_us), UNIFORM_WEIGHT, int(bins), voxel, out)
+                           int(self.config.refractory_us), UNIFORM_WEIGHT, int(bins), voxel, out,
+                           top, saturated)
         dur = np.where(indices > 0, times[indices] - times[np.maximum(indices - 1, 0)], 0)
         if self.config.shot_noise_rate_hz > 0:
             lam = (self.config.shot_noise_rate_hz / 2 * dur / bins * 1e-6)[:, None, None, None]
             noise = rng.poisson(np.broadcast_to(lam, out.shape))
-            out += noise
             count += int(noise.sum())
+            if voxel:
+                out += noise
+            else:   # saturating add in a wider type, then back
+                total = out.astype(np.int64) + noise
+                saturated[0] += int(np.maximum(total - top, 0).sum())
+                out = np.minimum(total, top).astype(dtype)
         out = out.reshape(T, bins, 2, height, width)
-        return (out.astype(np.float32) if voxel else out), count
+        return (out.astype(np.float32) if voxel else out), count, int(saturated[0])
 
 
 def read_luma(paths: Sequence[str]) -> list[np.ndarray]:

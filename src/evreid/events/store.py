@@ -202,11 +202,12 @@ def _plane_value(raw: np.ndarray, i: int, m: int, size: int) -> int:
 
 
 def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big, tsize,
-               duration, bins, voxel, out, slot):
+               duration, bins, voxel, out, slot, top, saturated):
     """Histogram one window's events into ``out[slot, bin, polarity, pixel]`` straight
     from its streams (the same decoding as :func:`decode_frame`, no event arrays).
     Counts use the sub-window rule of ``to_count_frames``, voxels the bilinear rule of
-    ``to_voxel``; polarity channel 0 = ON."""
+    ``to_voxel``; polarity channel 0 = ON. Counts stop at ``top`` (the dtype's
+    maximum): each event that finds its cell full adds one to ``saturated[0]``."""
     m_single = len(t_single) // tsize
     n_multi = len(t_ends) // (2 * tsize)
     r = 0
@@ -256,8 +257,8 @@ def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big,
                     on = (pol_ev[ev >> 3] >> (7 - (ev & 7))) & 1
                 chan = 0 if on else 1
                 ev += 1
-                if duration <= 0 or bins == 1:
-                    out[slot, 0, chan, pix] += 1
+                if voxel and (duration <= 0 or bins == 1):
+                    out[slot, 0, chan, pix] += 1.0
                 elif voxel:
                     tau = t / duration * (bins - 1)
                     lo = int(np.floor(tau))
@@ -268,9 +269,14 @@ def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big,
                     if hi > lo:
                         out[slot, hi, chan, pix] += frac
                 else:
-                    idx = -((-t * bins) // duration) - 1
-                    idx = min(max(idx, 0), bins - 1)
-                    out[slot, idx, chan, pix] += 1
+                    idx = 0
+                    if duration > 0 and bins > 1:
+                        idx = -((-t * bins) // duration) - 1
+                        idx = min(max(idx, 0), bins - 1)
+                    if out[slot, idx, chan, pix] < top:
+                        out[slot, idx, chan, pix] += 1
+                    else:
+                        saturated[0] += 1
             r += 1
     return ev
 
@@ -552,16 +558,21 @@ class EventStore:
             out.append((t, pix, on))
         return out
 
-    def bin_frames(self, frames: Any, bins: int, representation: str = "count") -> np.ndarray:
-        """``[len(frames), bins, 2, H, W]`` count (int32) or voxel (float32) bins of the
-        asked frame windows, decoded and binned in one compiled pass per window."""
+    def bin_frames(self, frames: Any, bins: int, representation: str = "count",
+                   dtype: Any = np.int32) -> tuple[np.ndarray, int]:
+        """``[len(frames), bins, 2, H, W]`` count or voxel (float32) bins of the asked
+        frame windows, decoded and binned in one compiled pass per window, and how many
+        events found their count cell at ``dtype``'s maximum (counts saturate there,
+        they never wrap)."""
         frames = np.asarray(frames, dtype=np.int64).ravel()
         if len(frames) and (frames.min() < 0 or frames.max() >= self.num_frames):
             raise EvreidError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
         idx = self.index
         voxel = representation == "voxel"
-        out = np.zeros((len(frames), bins, 2, idx.height * idx.width),
-                       np.float64 if voxel else np.int32)
+        dtype = np.dtype(np.float64 if voxel else dtype)
+        top = np.iinfo(dtype).max if dtype.kind in "iu" else 2**62
+        saturated = np.zeros(1, np.int64)
+        out = np.zeros((len(frames), bins, 2, idx.height * idx.width), dtype)
         tsize = np.dtype(idx.time_dtype).itemsize
         for slot, (k, streams) in enumerate(zip(frames, self._chunks(frames), strict=True)):
             if not streams[0]:
@@ -572,14 +583,16 @@ class EventStore:
                 got = _bin_frame(_as_u8(mask), _as_u8(n8), _as_u8(n_big).view("<u4"),
                                  _as_u8(pol), _as_u8(pol_ev), _as_u8(t_single), _as_u8(t_ends),
                                  _as_u8(inner).view(np.int8), _as_u8(inner_big).view("<i8"),
-                                 tsize, int(end - start), int(bins), voxel, out, slot)
+                                 tsize, int(end - start), int(bins), voxel, out, slot, top,
+                                 saturated)
             except IndexError as exc:
                 raise EvreidError(f"{self.path}: corrupt chunk of frame {k} ({exc})") from None
             if got != idx.frame_counts[k]:
                 raise EvreidError(f"{self.path}: frame {k} decodes to {got} events, the index "
                                   f"says {idx.frame_counts[k]}")
         shape = (len(frames), bins, 2, idx.height, idx.width)
-        return out.reshape(shape) if not voxel else out.astype(np.float32).reshape(shape)
+        out = out.reshape(shape) if not voxel else out.astype(np.float32).reshape(shape)
+        return out, int(saturated[0])
 
     def frame_events(self, k: int) -> Events:
         (t, pix, on), = self.frame_arrays([k], time_order=True)
