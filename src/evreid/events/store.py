@@ -85,11 +85,19 @@ def encode_frame(t_rel: np.ndarray, pix: np.ndarray, on: np.ndarray, npix: int,
     count = len(t_rel)
     if count == 0:
         return [b""] * _S
-    order = np.lexsort((t_rel, pix))            # pixel-major, time within a pixel, stable
+    if np.any(np.diff(t_rel) < 0):
+        order = np.lexsort((t_rel, pix))        # pixel-major, time within a pixel
+        canonical = False
+    else:
+        # time-sorted input: a stable sort by pixel keeps time order within a pixel
+        # (16-bit keys take NumPy's radix sort: ~10x faster than a merge sort)
+        key = pix.astype(np.uint16) if npix <= 1 << 16 else pix
+        order = np.argsort(key, kind="stable")
+        # the decoder restores time order by a stable sort on (time, pixel); keep the
+        # permutation only when the events were in some other order (ties unsorted)
+        dt, dp = np.diff(t_rel), np.diff(pix)
+        canonical = bool(np.all((dt > 0) | (dp >= 0)))
     pm_pix, pm_t, pm_on = pix[order], t_rel[order], on[order]
-    # the decoder restores time order by a stable sort on (time, pixel); keep the
-    # permutation only when the events were in some other order
-    canonical = bool(np.array_equal(order[np.lexsort((pm_pix, pm_t))], np.arange(count)))
     starts = np.flatnonzero(np.concatenate([[True], pm_pix[1:] != pm_pix[:-1]]))
     n = np.diff(np.append(starts, count))
     mask = np.zeros(npix, bool)
