@@ -45,6 +45,12 @@ def _defaults() -> dict:
             # the representation module; here: keep 2 polarity channels
             "NORMALIZE": "none",
             "CLIP": 0.0,
+            # real recordings as a tracklet's events (evreid.events.checks): a sensor of
+            # another size than the frames is refused unless SCALE_TO_FRAMES (coordinates
+            # scaled); events that miss every frame window are refused unless ALIGN_TIME
+            # (the recording's first event moved to the first frame window)
+            "SCALE_TO_FRAMES": False,
+            "ALIGN_TIME": False,
             # store: each tracklet's event file (.evs reads only the clip's windows) |
             # simulate: computed from the frames in the loader (no files; see
             # evreid.events.onthefly for what is approximated)

@@ -64,6 +64,8 @@ class EventOptions:
     simulator: str = "default"
     sim_seed: int = 0
     warmup: int = 1
+    scale_to_frames: bool = False     # evreid.events.checks
+    align_time: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in EVENT_SOURCES:
@@ -88,7 +90,9 @@ class EventOptions:
         return cls(representation=ev.REPRESENTATION, bins=ev.BINS,
                    source=ev.get("SOURCE", "store"), dtype=ev.get("DTYPE", "uint8"),
                    simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0),
-                   warmup=ev.get("WARMUP_WINDOWS", 1))
+                   warmup=ev.get("WARMUP_WINDOWS", 1),
+                   scale_to_frames=ev.get("SCALE_TO_FRAMES", False),
+                   align_time=ev.get("ALIGN_TIME", False))
 
 
 def compact_counts(counts: np.ndarray, dtype: str) -> tuple[torch.Tensor, int]:
@@ -256,8 +260,10 @@ class ClipDataset(torch.utils.data.Dataset):
                                     opts.representation)
         else:
             from evreid.events import load_tracklet_events
+            from evreid.events.checks import check_tracklet_events
 
-            whole = load_tracklet_events(source, len(tracklet), tracklet.fps)
+            whole = check_tracklet_events(
+                load_tracklet_events(source, len(tracklet), tracklet.fps), tracklet, opts)
             grid = whole.tensor(indices, opts.bins, opts.representation)
         if opts.representation == "voxel":
             return grid, 0
