@@ -111,6 +111,7 @@ def test_trainer_writes_diagnostics_of_a_fused_run(tiny, tmp_path, one_torch_thr
     metrics = json.loads((tmp_path / "sdcl" / "metrics.json").read_text())
     diag = json.loads((tmp_path / "sdcl" / DIAGNOSTICS).read_text())
     assert diag["arch"] == "sdcl" and diag["full"] == metrics["final"]
+    assert diag["config_hash"] == metrics["config_hash"]
     cfg = load_preset("demo", [*opts[:-2], "MODEL.ARCH", "frames_only"])
     Trainer(cfg, build_dataset("synthetic", tiny), tmp_path / "fo", show_progress=False).train()
     assert (tmp_path / "fo" / "metrics.json").is_file()

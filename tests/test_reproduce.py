@@ -149,3 +149,19 @@ def test_cli_defaults_to_five_seeds_and_takes_a_preset():
     assert len(args.seeds.split(",")) == 5 and args.preset is None and args.data_seed is None
     args = parser.parse_args(["table3", "--preset", "medium", "--data-seed", "0"])
     assert (args.preset, args.data_seed) == ("medium", 0)
+
+
+def test_diagnostics_of_a_run_are_read_only_with_its_config(tmp_path):
+    import json
+
+    from evreid.engine.reproduce import _diagnostics
+
+    diag = {"config_hash": "abc", "full": {"mAP": 80.0},
+            "events_zeroed": {"rank1": 70.0, "mAP": 75.0},
+            "frames_zeroed": {"rank1": 5.0, "mAP": 9.0}}
+    (tmp_path / "diagnostics.json").write_text(json.dumps(diag))
+    assert _diagnostics(tmp_path, "abc") == {"events_zeroed": diag["events_zeroed"],
+                                             "frames_zeroed": diag["frames_zeroed"]}
+    assert _diagnostics(tmp_path, "other") is None
+    (tmp_path / "diagnostics.json").write_text("[1, 2")
+    assert _diagnostics(tmp_path, "abc") is None

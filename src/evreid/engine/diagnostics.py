@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from evreid.config import config_hash
 from evreid.data.datasets.base import VideoDataset
 from evreid.engine.evaluator import evaluate_model
 from evreid.utils import atomic_write_json
@@ -78,6 +79,7 @@ def write_diagnostics(cfg, model: torch.nn.Module, dataset: VideoDataset, device
         return None
     result = modality_diagnostics(cfg, model, dataset, device, full, progress)
     result["arch"] = cfg.MODEL.ARCH
+    result["config_hash"] = config_hash(cfg)   # ties the file to its run (reproduce checks)
     result["dataset"] = dataset.name
     result["protocol"] = dataset.extra.get("synthetic_protocol")
     atomic_write_json(Path(output_dir) / DIAGNOSTICS, result)

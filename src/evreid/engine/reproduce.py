@@ -124,8 +124,8 @@ def _finished_run(run_dir: Path, cfg_hash: str) -> dict | None:
     return metrics
 
 
-def _diagnostics(run_dir: Path) -> dict | None:
-    """The modality diagnostics the trainer wrote for a fused run, if any."""
+def _diagnostics(run_dir: Path, cfg_hash: str) -> dict | None:
+    """The modality diagnostics the trainer wrote for this run (fused models), if any."""
     from evreid.engine.diagnostics import ABLATIONS, DIAGNOSTICS
 
     path = run_dir / DIAGNOSTICS
@@ -133,8 +133,10 @@ def _diagnostics(run_dir: Path) -> dict | None:
         return None
     try:
         diag = json.loads(path.read_text())
+        if diag.get("config_hash") != cfg_hash:   # left by a run with another config
+            return None
         return {name: dict(diag[name]) for name in ABLATIONS}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -201,7 +203,7 @@ def run_table(name: str, seeds: list[int], out: Path, data_root: Path, base_opts
             run = {"row": row.name, "arch": row.arch, "protocol": row.protocol,
                    "seed": seed, "data_seed": drawn if dataset == "synthetic" else None,
                    "config_hash": config_hash(cfg), "seconds": seconds, **final}
-            diagnostics = _diagnostics(run_dir)
+            diagnostics = _diagnostics(run_dir, config_hash(cfg))
             if diagnostics is not None:
                 run["diagnostics"] = diagnostics
             runs.append(run)
