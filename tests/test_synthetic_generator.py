@@ -71,7 +71,7 @@ def test_events_are_time_and_pixel_aligned_with_frames(tiny):
     import cv2
 
     frames = sorted((tiny / "cam_b" / "person_0002").glob("*.png"))
-    per_frame = load(tiny / "events" / "cam_b" / "person_0002.npz", len(frames), 20.0)
+    per_frame = load(tiny / "events" / "cam_b" / "person_0002.evs", len(frames), 20.0)
     events = per_frame.events
     height, width = cv2.imread(str(frames[0])).shape[:2]
     assert (events.height, events.width) == (height, width)
@@ -86,7 +86,7 @@ def test_events_are_time_and_pixel_aligned_with_frames(tiny):
     # the library's loader reads the cache (pipeline path), frame 0 window given explicitly
     from evreid.events import load_tracklet_events
 
-    tensor = load_tracklet_events(str(tiny / "events" / "cam_b" / "person_0002.npz"),
+    tensor = load_tracklet_events(str(tiny / "events" / "cam_b" / "person_0002.evs"),
                                   len(frames), 20.0, first_window_us=50_000).tensor(
         [0, len(frames) - 1], bins=3, representation="count")
     assert tensor.shape == (2, 3, 2, height, width) and tensor[0].sum() > 0
@@ -165,7 +165,7 @@ def test_build_dataset_synthetic_and_event_variant(tiny):
     assert stats["query"]["tracklets"] == 4 and stats["gallery"]["tracklets"] == 4
     assert {t.camid for t in dataset.query} == {0} and {t.camid for t in dataset.gallery} == {1}
     assert sorted({t.pid for t in dataset.train}) == [0, 1, 2, 3]
-    assert all(t.events and t.events.endswith(".npz") for t in dataset.query + dataset.gallery)
+    assert all(t.events and t.events.endswith(".evs") for t in dataset.query + dataset.gallery)
     assert dataset.query[0].fps == 20.0
     assert dataset.extra["synthetic_protocol"] == "clean" and dataset.extra["num_splits"] == 10
     splits = json.loads((tiny / "splits_synthetic.json").read_text())

@@ -79,7 +79,7 @@ def test_layout_and_determinism(visits, tmp_path):
         folder = visits / card["cameras"][t["cam"]]["name"] / t["tracklet"]
         assert len(list(folder.glob("*.png"))) == t["frames"]
         assert (visits / "events" / card["cameras"][t["cam"]]["name"]
-                / f"{t['tracklet']}.npz").is_file()
+                / f"{t['tracklet']}.evs").is_file()
     splits = json.loads((visits / "splits_synthetic.json").read_text())
     assert all("person_0007" not in s["train"] + s["test"] for s in splits)
     other = tmp_path / "again"
@@ -101,6 +101,6 @@ def test_loader_query_gallery_and_distractors(visits):
     for q in data.query:
         assert sum(g.pid == q.pid for g in data.gallery) == 2
     assert len(data.train) == 3 * 2 * 2 and data.num_train_pids == 3
-    assert all(t.events and t.events.endswith(".npz") for t in data.query + data.gallery)
+    assert all(t.events and t.events.endswith(".evs") for t in data.query + data.gallery)
     keys = {t.key for t in data.query}
     assert f"cam_a/person_{min(test_pids):04d}_2" in keys

@@ -38,7 +38,7 @@ def _cells(root: Path, camera: str, person: str, frames: int, fps: float) -> lis
     paths = list_images(root / camera / person)
     if not paths:
         raise EvreidError(f"contact sheet: no frames in {root / camera / person}")
-    event_path = root / EVENTS_DIR / camera / f"{person}.npz"
+    event_path = root / EVENTS_DIR / camera / f"{person}.evs"
     events = load(event_path, len(paths), fps) if event_path.is_file() else None
     out = []
     for k in np.linspace(0, len(paths) - 1, frames).round().astype(int):

@@ -6,7 +6,7 @@ Layout (``root`` is the generated folder itself)::
     <root>/splits_synthetic.json        [{"train": ["person_0001", ...], "test": [...]}, x10]
     <root>/cam_a/person_0001/0001.png   video frames, one folder per tracklet
     <root>/cam_b/person_0001/...        (cam_c too for the ``full`` preset)
-    <root>/events/cam_a/person_0001.npz events of each tracklet (pixel- and time-aligned)
+    <root>/events/cam_a/person_0001.evs events of each tracklet (pixel- and time-aligned)
 
 Query = cam_a tracklets of the test identities, gallery = their tracklets in
 the other cameras; train = all cameras of the train identities (pids
@@ -41,7 +41,7 @@ LAYOUT = """
 <root>/dataset_card.json  (written last by evreid synth; its absence means an incomplete folder)
 <root>/splits_synthetic.json  (list of {"train": [...], "test": [...]})
 <root>/cam_a/person_NNNN/NNNN.png  <root>/cam_b/person_NNNN/NNNN.png
-<root>/events/cam_a/person_NNNN.npz  (make the folder with: evreid synth --out <root>)
+<root>/events/cam_a/person_NNNN.evs  (make the folder with: evreid synth --out <root>)
 """
 
 

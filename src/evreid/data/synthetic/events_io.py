@@ -1,4 +1,4 @@
-"""The synthetic tracklets' event caches, in the library's ``.npz`` format.
+"""The synthetic tracklets' event caches, in the library's ``.evs`` event store.
 
 Files are written by :func:`evreid.events.write_events`, so the data
 pipeline's ``load_tracklet_events`` reads them like any simulator cache, with
@@ -18,7 +18,9 @@ import numpy as np
 from evreid.events import Events, SimulatorConfig, TrackletEvents, write_events
 
 #: recorded in the dataset card's cache key: a change of the writer means regeneration
-FORMAT = "evreid-npz-v2"
+FORMAT = "evreid-evs-v1"
+#: the cache file's suffix (the clip-indexed store, evreid.events.store)
+SUFFIX = ".evs"
 
 
 def save(path: Path, events: Events, frame_timestamps_us: np.ndarray, fps: float,

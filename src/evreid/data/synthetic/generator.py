@@ -171,7 +171,7 @@ def _render_and_write(task: _Task) -> dict[str, Any]:
         (folder / f"{k + 1:04d}.png").write_bytes(buf.tobytes())
     num_events = 0
     if out.events is not None:
-        path = staging / EVENTS_DIR / plan.camera.name / f"{name}.npz"
+        path = staging / EVENTS_DIR / plan.camera.name / f"{name}{events_io.SUFFIX}"
         events_io.save(path, out.events, out.timestamps_us, plan.preset.fps,
                        out.event_config)
         num_events = len(out.events)
@@ -326,7 +326,7 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
                       for r in results],
         "statistics": stats,
         "layout": {"frames": "<camera>/person_NNNN/NNNN.png (1-based, RGB PNG)",
-                   "events": f"{EVENTS_DIR}/<camera>/person_NNNN.npz",
+                   "events": f"{EVENTS_DIR}/<camera>/person_NNNN{events_io.SUFFIX}",
                    "splits": SPLITS_NAME, "query_camera": "cam_a",
                    "frame_time_us": "t_k = round(k * 1e6 / fps); events of frame k in "
                                     "(t_{k-1}, t_k]"},
@@ -334,7 +334,7 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
     }
     if spec.multi_visit:
         card["layout"]["frames"] = "<camera>/person_NNNN_V/NNNN.png (visit V, 1-based)"
-        card["layout"]["events"] = f"{EVENTS_DIR}/<camera>/person_NNNN_V.npz"
+        card["layout"]["events"] = f"{EVENTS_DIR}/<camera>/person_NNNN_V{events_io.SUFFIX}"
     if spec.distractors:   # gallery-only identities, in no split
         card["distractors"] = [person_name(pid) for pid in
                                range(spec.num_ids + 1, spec.num_ids + spec.distractors + 1)]
