@@ -61,13 +61,19 @@ def run(args: argparse.Namespace) -> int:
 
     from evreid.engine.reproduce import markdown, run_table
     from evreid.errors import EvreidError
-    from evreid.utils import atomic_write_json, atomic_write_text
+    from evreid.utils import atomic_write_json, atomic_write_text, check_writable
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         raise EvreidError(f"--seeds must be comma-separated integers; got {args.seeds!r}") \
             from None
+    if not seeds:
+        raise EvreidError(f"--seeds names no seed; got {args.seeds!r}")
+    if args.epochs is not None and args.epochs < 1:
+        raise EvreidError(f"--epochs must be >= 1; got {args.epochs} (an untrained model's "
+                          f"table would mean nothing)")
+    check_writable(Path(args.out), "--out")
     opts = list(args.opts or [])
     if args.epochs is not None:
         opts += ["SOLVER.MAX_EPOCHS", str(args.epochs), "SOLVER.EVAL_PERIOD", str(args.epochs)]

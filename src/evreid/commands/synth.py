@@ -45,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-
     from pathlib import Path
 
     from evreid.data.synthetic import generate_synthetic

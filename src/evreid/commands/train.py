@@ -44,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from evreid.data import build_dataset_from_cfg
     from evreid.engine.trainer import Trainer
     from evreid.metrics import format_metrics
-    from evreid.utils import atomic_write_json
+    from evreid.utils import atomic_write_json, check_writable
 
     cfg = config_from_args(args)
     splits = parse_splits(args.splits, cfg.DATASETS.SPLIT_ID)
+    check_writable(Path(cfg.OUTPUT_DIR), "OUTPUT_DIR")
     root = Path(cfg.OUTPUT_DIR)
     finals = {}
     for split in splits:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from evreid.commands._config_args import TRUST_HELP
 
@@ -123,9 +124,34 @@ def _tracklet_rows(args: argparse.Namespace):
             for t in chosen]
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What can be judged before any work: the output file and the counts."""
+    from pathlib import Path
+
+    from evreid.errors import EvreidError
+    from evreid.utils import check_writable
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise EvreidError(f"--out {out}: viz writes PNG images; give a name ending in .png")
+    check_writable(out.absolute().parent, "--out's folder")
+    positive = {"events": ("num_frames", "stride", "tracklets"), "cmc": ("max_rank",),
+                "ranked": ("queries", "topk", "frames_per_tracklet"),
+                "contact": ("ids", "frames")}
+    for name in positive.get(args.what, ()):
+        if getattr(args, name) < 1:
+            raise EvreidError(f"--{name.replace('_', '-')} must be >= 1; got "
+                              f"{getattr(args, name)}")
+    if args.what == "events" and not args.scale > 0:
+        raise EvreidError(f"--scale must be > 0; got {args.scale}")
+    if args.what == "events" and not (math.isfinite(args.fps) and args.fps > 0):
+        raise EvreidError(f"--fps must be a finite number > 0; got {args.fps}")
+
+
 def run(args: argparse.Namespace) -> int:
     runners = {"events": _run_events, "cmc": _run_cmc, "ranked": _run_ranked,
                "features": _run_features, "contact": _run_contact}
+    check_arguments(args)
     return runners[args.what](args)
 
 
@@ -133,6 +159,7 @@ def _run_cmc(args: argparse.Namespace) -> int:
     from evreid.errors import EvreidError
     from evreid.metrics import evaluate
     from evreid.metrics.features import load_features, stored_distances
+    from evreid.metrics.rank import check_not_degenerate
     from evreid.viz.cmc import plot_cmc
 
     labels = args.labels.split(",") if args.labels else [str(p) for p in args.features]
@@ -145,6 +172,7 @@ def _run_cmc(args: argparse.Namespace) -> int:
                           data["gallery_pids"], data["query_camids"], data["gallery_camids"],
                           max_rank=args.max_rank,
                           protocol=str(data.get("protocol", "standard")))
+        check_not_degenerate(result, str(path))
         curves[label] = result["cmc"]
     print(plot_cmc(curves, args.out, max_rank=args.max_rank))
     return 0

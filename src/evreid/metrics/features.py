@@ -34,6 +34,18 @@ def save_features(path: str | os.PathLike, **arrays) -> Path:
     return path
 
 
+def npz_problem(exc: BaseException) -> str:
+    """NumPy's reason, except where it would suggest unpickling: these files must hold
+    plain arrays, and a file that is not a zip archive at all is read by NumPy as a
+    pickle ("... when allow_pickle=False"), which it is not."""
+    text = str(exc)
+    if "allow_pickle" in text:
+        if text.startswith("Object arrays"):
+            return "it holds Python objects, not plain arrays (refused: unpickling runs code)"
+        return "not an .npz archive of arrays (truncated, or another kind of file)"
+    return text
+
+
 def load_features(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read and check an evaluation file; errors name the file and the key."""
     path = Path(path)
@@ -43,7 +55,7 @@ def load_features(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise EvreidError(f"cannot read features file {path}: {exc}") from None
+        raise EvreidError(f"cannot read features file {path}: {npz_problem(exc)}") from None
     missing = [k for k in ID_KEYS if k not in arrays]
     if missing:
         raise EvreidError(f"features file {path} lacks {missing}; it has {sorted(arrays)}")
