@@ -169,3 +169,23 @@ def test_store_counts_saturate_at_the_compact_dtype_and_are_counted(tmp_path):
     assert small.dtype == np.uint8 and small[0, 0, 0, 0, 1] == 255 and saturated == 45
     wide, saturated = store.bin_frames([0], 1, "count", np.int16)
     assert wide[0, 0, 0, 0, 1] == 300 and saturated == 0
+
+
+def test_the_documented_plain_numpy_reader_decodes_a_window(tmp_path):
+    """docs/EVENT_STORE.md's snippet (numpy + zstandard only) gives frame 5's events."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "EVENT_STORE.md").read_text()
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    rng = np.random.default_rng(9)
+    ev = random_events(rng, n=30_000, width=16, height=8, ties=False)
+    write_store(tmp_path / "tracklet.evs", ev, frame_times())
+    ns: dict = {}
+    code = code.replace('"tracklet.evs"', repr(str(tmp_path / "tracklet.evs")))
+    exec(compile(code, "EVENT_STORE.md", "exec"), ns)
+    want = tracklet_from_times(ev, frame_times()).frame_events(5)
+    order = np.lexsort((ns["pix"], ns["t"]))
+    assert np.array_equal(ns["t"][order], want.t)
+    assert np.array_equal(ns["x"][order], want.x) and np.array_equal(ns["y"][order], want.y)
+    assert np.array_equal(ns["p"][order], want.p)
