@@ -69,6 +69,8 @@ def test_a_model_that_ignores_events_loses_nothing_without_them(tiny):
     result = modality_diagnostics(cfg, Probe(1.0, 0.0), data, torch.device("cpu"))
     assert result["events_zeroed"] == result["full"]
     assert all(v == 0.0 for v in result["drop"]["events_zeroed"].values())
+    # without frames the probe gives every tracklet one feature: every query is tied
+    assert result["tied_queries"] == {"events_zeroed": 0, "frames_zeroed": len(data.query)}
     for key, value in result["drop"]["frames_zeroed"].items():
         assert value == pytest.approx(result["full"][key] - result["frames_zeroed"][key],
                                       abs=1e-4)

@@ -56,14 +56,19 @@ def modality_diagnostics(cfg, model: torch.nn.Module, dataset: VideoDataset,
 
     ``full``: the summary of the unablated model when already computed (the
     trainer's final evaluation), to save one evaluation. ``drop`` is full minus
-    ablated, per metric: what the removed modality contributes.
+    ablated, per metric: what the removed modality contributes; ``tied_queries``
+    counts the queries whose ablated ranking is arbitrary.
     """
     if full is None:
         full = evaluate_model(cfg, model, dataset, device, progress=progress)["summary"]
-    out: dict = {"full": dict(full)}
+    out: dict = {"full": dict(full), "tied_queries": {}}
     for name in ABLATIONS:
         ablated = ModalityAblation(model, name.split("_")[0])
-        out[name] = evaluate_model(cfg, ablated, dataset, device, progress=progress)["summary"]
+        result = evaluate_model(cfg, ablated, dataset, device, progress=progress)
+        out[name] = result["summary"]
+        # queries at one distance from the whole gallery (e.g. a branch-less constant
+        # feature) rank by gallery order: their metric means nothing, so say how many
+        out["tied_queries"][name] = int(result.get("num_tied_queries", 0))
     out["drop"] = {name: {k: round(full[k] - out[name][k], 4) for k in full
                           if isinstance(full[k], (int, float)) and k in out[name]}
                    for name in ABLATIONS}
