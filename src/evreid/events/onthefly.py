@@ -142,7 +142,10 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, leak, start, raw, w
                     if hi > lo:
                         out[w, hi, chan, q] += fr
                 else:
-                    idx = min(max(-((-t * bins) // d_t) - 1, 0), bins - 1)
+                    idx = 0                 # edges passed, as in the store's kernel
+                    for e in range(1, bins):
+                        if t * bins > e * d_t:
+                            idx += 1
                     if out[w, idx, chan, q] < top:
                         out[w, idx, chan, q] += 1
                     else:

@@ -277,10 +277,13 @@ def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big,
                     if hi > lo:
                         out[slot, hi, chan, pix] += frac
                 else:
+                    # bin b holds (b * D / bins, (b + 1) * D / bins]: count the edges
+                    # passed, t * bins > b * D, in integers and without a division
                     idx = 0
-                    if duration > 0 and bins > 1:
-                        idx = -((-t * bins) // duration) - 1
-                        idx = min(max(idx, 0), bins - 1)
+                    if duration > 0:
+                        for e in range(1, bins):
+                            if t * bins > e * duration:
+                                idx += 1
                     if out[slot, idx, chan, pix] < top:
                         out[slot, idx, chan, pix] += 1
                     else:
