@@ -119,9 +119,12 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None,
                     f"checkpoint); refusing to unpickle it, which could run code. If you made "
                     f"it or trust its source, pass --trust-checkpoint (Python: trust=True)"
                 ) from None
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise EvreidError(f"cannot read checkpoint {path}: {type(exc).__name__}: "
-                              f"{first}") from None
+            text = str(exc).strip()
+            if "zip archive" in text or isinstance(exc, EOFError):
+                reason = "not a complete torch checkpoint (its zip archive is truncated or corrupt)"
+            else:
+                reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+            raise EvreidError(f"cannot read checkpoint {path}: {reason}") from None
         state = _load_trusted(path)
     if not isinstance(state, dict) or "model" not in state:
         raise EvreidError(f"{path} is not an evreid checkpoint (no 'model' entry)")
