@@ -189,3 +189,15 @@ def test_the_documented_plain_numpy_reader_decodes_a_window(tmp_path):
     assert np.array_equal(ns["t"][order], want.t)
     assert np.array_equal(ns["x"][order], want.x) and np.array_equal(ns["y"][order], want.y)
     assert np.array_equal(ns["p"][order], want.p)
+
+
+def test_events_convert_command_turns_an_old_cache_into_a_store(tmp_path, capsys):
+    from evreid.cli import main
+
+    cfg = SimulatorConfig()
+    ev = random_events(np.random.default_rng(10), n=3000)
+    write_events(tmp_path / "old.npz", ev, frame_timestamps_us=frame_times(), config=cfg)
+    assert main(["events", "convert", str(tmp_path / "old.npz"), str(tmp_path / "new.evs")]) == 0
+    assert "10 frame windows" in capsys.readouterr().out
+    assert read_events(tmp_path / "new.evs").equals(ev)
+    assert cache_is_fresh(tmp_path / "new.evs", cfg, num_frames=10)

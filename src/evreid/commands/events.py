@@ -94,6 +94,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from evreid.events.types import Events
 
+    to_store = args.to == "store" or (args.to is None and str(args.output).endswith(".evs"))
+    if to_store and args.format is None and size is None and not args.rebase_time:
+        from evreid.events.store import convert_to_store, read_index
+
+        # an old .npz cache (or any file with frame timestamps) -> the clip-indexed
+        # store, keeping its frame timestamps and simulator config, checked exactly
+        out = convert_to_store(args.input, args.output)
+        index = read_index(out)
+        print(f"wrote {out}: {index.count:,} events, {index.width}x{index.height}, "
+              f"{index.num_frames} frame windows")
+        return 0
     ev = read_events(args.input, args.format, size, args.time_unit_us)
     if args.rebase_time and len(ev):
         ev = Events(ev.t - ev.t[0], ev.x, ev.y, ev.p, ev.width, ev.height)
