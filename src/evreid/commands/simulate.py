@@ -2,11 +2,11 @@
 
 One folder of frames -> one event file:
 
-    evreid simulate --frames DIR --fps 25 --out events.npz      (.npz/.h5/.aedat/folder)
+    evreid simulate --frames DIR --fps 25 --out events.evs      (.evs/.npz/.h5/.aedat/folder)
 
 A dataset -> a cache mirroring it, one file per tracklet at
-<events_dir>/<tracklet key>.npz (default events_dir = <dataset folder>/events), which the
-*_event dataset variants then load:
+<events_dir>/<tracklet key>.evs (the clip-indexed store, docs/EVENT_STORE.md; default
+events_dir = <dataset folder>/events), which the *_event dataset variants then load:
 
     evreid simulate --dataset mars --root data/mars [--out EVENTS_DIR]
                     [--preset default|clean|realistic] [--seed 0] [--workers 2]
@@ -124,7 +124,8 @@ def _run_frames(args: argparse.Namespace, config) -> dict:
     from evreid.utils import check_writable
 
     if not args.out:
-        raise EvreidError("--frames needs --out FILE (.npz, .h5, .aedat, or a folder for .mat)")
+        raise EvreidError("--frames needs --out FILE (.evs, .npz, .h5, .aedat, or a folder for "
+                          ".mat)")
     check_writable(Path(args.out).resolve().parent, "--out")
     start = time.perf_counter()
     files = list_frame_files(args.frames)
