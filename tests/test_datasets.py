@@ -256,7 +256,7 @@ def test_event_variant_requires_events(tmp_path):
         build_dataset("prid2011_event", tmp_path)
     (base / "events" / "cam_a").mkdir(parents=True)
     (base / "events" / "cam_a" / "person_0004.npz").write_bytes(b"")
-    missing = r"no events for tracklet cam_a/person_0001: expected .*person_0001\.npz"
+    missing = r"no events for tracklet cam_a/person_0001: expected .*person_0001\.evs"
     with pytest.raises(DatasetError, match=missing):
         build_dataset("prid2011_event", tmp_path)
     # plain variant attaches what exists and leaves the rest None

@@ -235,12 +235,12 @@ def test_train_truncated_event_file_is_one_line(tmp_path, capsys):
     assert main(["simulate", "--dataset", "prid2011", "--root", str(base.parent),
                  "--workers", "1"]) == 0
     capsys.readouterr()
-    victim = base / "events" / "cam_a" / "person_0001.npz"
+    victim = base / "events" / "cam_a" / "person_0001.evs"
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     assert _train_cli(base.parent, tmp_path / "run", "DATASETS.NAME", "prid2011_event",
                       "EVENTS.ENABLED", "True", "MODEL.ARCH", "sdcl") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "person_0001.npz" in err
+    assert err.count("\n") == 1 and "person_0001.evs" in err
     assert not (tmp_path / "run" / "last.pth").exists()
 
 

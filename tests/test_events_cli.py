@@ -96,7 +96,7 @@ def test_simulate_dataset_cache_is_resumable(tmp_path, capsys):
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["tracklets"] == 1 and first["simulated"] == 1 and first["events"] > 0
-    files = list(out.rglob("*.npz"))
+    files = list(out.rglob("*.evs"))
     assert len(files) == 1
     key = str(files[0].relative_to(out).with_suffix(""))
     ev, meta = read_events_with_meta(files[0])
