@@ -38,6 +38,50 @@ def test_threshold_is_inclusive_and_surrogates_have_expected_slope():
 
 @pytest.mark.parametrize("surrogate", ["atan", "sigmoid"])
 @pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_operator_equals_the_reference_autograd_function(surrogate, detach_reset, dtype):
+    torch.manual_seed(0)
+    lif = LIFNeuron(decay=0.6, threshold=0.7, surrogate=surrogate, alpha=2.5,
+                    detach_reset=detach_reset)
+    x = (torch.randn(24, 3, 5, 7, dtype=dtype) * 0.8 + 0.2).requires_grad_()
+    g = torch.randn(24, 3, 5, 7, dtype=dtype)
+    out = lif(x)
+    (out * g).sum().backward()
+    grad, x.grad = x.grad.clone(), None
+    ref = lif.forward_reference(x)
+    (ref * g).sum().backward()
+    assert torch.equal(out, ref)
+    assert 0.05 < out.mean() < 0.95
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert torch.allclose(grad, x.grad, atol=tol, rtol=tol)
+
+
+def test_operator_is_one_call_forward_and_backward():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Calls(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view:                  # (detach etc. launch nothing)
+                self.names.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(48, 2, 8, requires_grad=True)
+    with Calls() as fwd:
+        spikes = LIFNeuron()(x)
+    with Calls() as bwd:
+        spikes.sum().backward()
+    # whatever the number of steps: one operator each way, no per-step kernels
+    assert fwd.names == ["evreid.lif_multistep"]
+    assert bwd.names.count("evreid.lif_multistep_backward") == 1
+    assert len(bwd.names) < 10
+
+
+@pytest.mark.parametrize("surrogate", ["atan", "sigmoid"])
+@pytest.mark.parametrize("detach_reset", [False, True])
 def test_fused_multistep_equals_step_loop(surrogate, detach_reset):
     torch.manual_seed(0)
     lif = LIFNeuron(decay=0.7, threshold=0.8, surrogate=surrogate, alpha=3.0,

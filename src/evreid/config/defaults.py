@@ -101,7 +101,10 @@ def _defaults() -> dict:
             "DEFORM": {
                 "MAPPINGS": 3,          # paper Fig. 6: 3 best; 0 = a 1x1 projection
                 "CHANNELS": 64,
-                "RADIUS": 3,            # Manhattan search radius, feature-map pixels
+                # Manhattan search limit for the 9 nearest key events (stride-4 pixels,
+                # >= 2); 6 finds all 9 for 99.4-99.9 % of key positions on mini_mars
+                # with simulated events (benchmarks/bench_event_search.py)
+                "RADIUS": 6,
             },
             # cross feature alignment (E2F / F2E)
             "ALIGN": {
