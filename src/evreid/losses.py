@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,7 +57,10 @@ class TripletLoss(nn.Module):
         hardest_negative = dist.masked_fill(same, float("inf")).amin(dim=1)
         # anchors with a negative in the batch (from labels: NaN distances must propagate)
         valid = (~same).any(dim=1)
-        if not bool(valid.any()):
+        if targets.device.type == "cpu" and len(np.unique(targets.numpy())) < 2:
+            # checked on host labels only: on a GPU it would sync every step (the train
+            # sampler guarantees >= 2 identities; a batch without gives NaN, the NaN stop)
             raise EvreidError("triplet loss needs at least two identities in a batch")
         losses = F.relu(hardest_positive - hardest_negative + self.margin)
-        return losses[valid].mean()
+        # mean over the valid anchors without a data-sized index (no host sync)
+        return torch.where(valid, losses, 0.0).sum() / valid.sum()
