@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import random
 import sys
 from pathlib import Path
@@ -122,6 +123,8 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None,
             text = str(exc).strip()
             if "zip archive" in text or isinstance(exc, EOFError):
                 reason = "not a complete torch checkpoint (its zip archive is truncated or corrupt)"
+            elif isinstance(exc, pickle.UnpicklingError):
+                reason = "not a torch checkpoint (unreadable pickle data)"
             else:
                 reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
             raise EvreidError(f"cannot read checkpoint {path}: {reason}") from None
@@ -135,9 +138,9 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None,
 
 
 def _needs_full_unpickling(exc: Exception) -> bool:
-    import pickle
-
-    return isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc)
+    """The file is a pickle that the weights-only unpickler refused (it names a global
+    that is not plain data), as opposed to a file that is no checkpoint at all."""
+    return "unsupported global" in str(exc).lower()
 
 
 def _load_trusted(path: Path) -> dict[str, Any]:
