@@ -72,3 +72,21 @@ def test_bad_input_and_radius():
         branch(torch.zeros(2, 3, 2, 32, 16))
     with pytest.raises(EvreidError, match="MODEL.DEFORM.RADIUS"):
         _branch(RADIUS=1)
+
+
+def test_branch_and_alignment_capture_as_one_graph():
+    """torch.compile(fullgraph=True) fails on any graph break (a host read, a
+    data-dependent branch or shape): the event side can be captured whole."""
+    from evreid.models.alignment import CrossAlignment
+
+    branch = _branch().train()
+    events = (torch.rand(2, 2, 3, 2, 32, 16) < 0.1).float()
+    compiled = torch.compile(branch, fullgraph=True, backend="eager")
+    vox = compiled(events)
+    vox.sum().backward()
+    assert torch.allclose(vox, branch(events))
+    align = CrossAlignment(6, 6, embed_dim=4, heads=2, points=2)
+    aligned = torch.compile(align, fullgraph=True, backend="eager")
+    frames = torch.randn(4, 6, 8, 4)
+    assert aligned(frames, vox.detach()).shape == frames.shape
+    assert aligned(vox.detach(), frames).shape == vox.shape
