@@ -84,6 +84,8 @@ def _defaults() -> dict:
             "BACKBONE": "resnet50",
             "LAST_STRIDE": 1,
             "WIDTH_MULT": 1.0,
+            # torchvision ImageNet state_dict for the frame backbone; training a
+            # full-width ResNet-50 needs one, or "none" to train from random weights
             "PRETRAIN_PATH": "",
             "FEAT_DIM": 1024,
             "NECK": "bnneck",
