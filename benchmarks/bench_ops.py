@@ -10,6 +10,7 @@ memory, permute, detach, ...) are left out, custom operators (e.g.
     python benchmarks/bench_ops.py                        # sdcl and frames_only, table
     python benchmarks/bench_ops.py --json --archs sdcl frames_only events_only
     python benchmarks/bench_ops.py --top 15                # the most frequent ops too
+    python benchmarks/bench_ops.py --lif reference         # LIF as the per-step Python loops
 
 Setting (issue 17): configs/sdcl_paper.yaml (ResNet-50, last stride 1,
 256x128, T = 8, 3 bins), 625 classes, batch 2 clips, train mode, loss = sum
@@ -84,15 +85,22 @@ def main() -> None:
     ap.add_argument("--event-density", type=float, default=0.02)
     ap.add_argument("--top", type=int, default=0, help="also list the N most frequent ops")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--lif", choices=["operator", "reference"], default="operator",
+                    help="reference: the LIF recurrence as the autograd.Function with Python "
+                         "loops (the implementation before the operator), for comparison")
     ap.add_argument("opts", nargs="*", help="config overrides KEY VALUE ...")
     args = ap.parse_args()
+    if args.lif == "reference":
+        from evreid.models.snn import LIFNeuron
+
+        LIFNeuron.forward = LIFNeuron.forward_reference  # type: ignore[method-assign]
     rows = [count_step(a, args.config, args.batch, args.num_classes, args.event_density,
                        args.opts) for a in args.archs]
     base = next((r["total"] for r in rows if r["arch"] == "frames_only"), None)
     for r in rows:
         r["ratio_to_frames_only"] = round(r["total"] / base, 3) if base else None
     if args.json:
-        print(json.dumps({"config": str(args.config), "batch": args.batch,
+        print(json.dumps({"config": str(args.config), "batch": args.batch, "lif": args.lif,
                           "num_classes": args.num_classes, "torch": torch.__version__,
                           "rows": rows}, indent=2))
         return

@@ -156,8 +156,10 @@ def lif_multistep(current: torch.Tensor, decay: float, threshold: float, surroga
 
     One dispatcher call for all S steps (a TorchDispatchMode, the profiler and
     torch.compile see one opaque node). The CPU kernel loops over time inside
-    the operator. ``surrogate``, ``alpha`` and ``detach_reset`` are
-    only used by the backward.
+    the operator; on CUDA a Triton kernel (:mod:`evreid.models.lif_triton`) runs
+    the loop with the membrane in registers, one launch for all steps, when
+    Triton is importable (else the same loop of torch kernels). ``surrogate``,
+    ``alpha`` and ``detach_reset`` are only used by the backward.
     """
     return _lif_forward_loop(current.contiguous(), decay, threshold)
 
@@ -167,11 +169,19 @@ def _(current, decay, threshold, surrogate, alpha, detach_reset):
     return torch.empty_like(current), torch.empty_like(current)
 
 
-@torch.library.custom_op("evreid::lif_multistep_backward", mutates_args=())
-def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
-                           decay: float, threshold: float, surrogate: str, alpha: float,
-                           detach_reset: bool) -> torch.Tensor:
-    """dL/dI of :func:`lif_multistep` as one operator (reverse-time loop inside)."""
+@lif_multistep.register_kernel("cuda")
+def _(current, decay, threshold, surrogate, alpha, detach_reset):
+    # imported on first use: Triton is slow to load
+    from evreid.models import lif_triton
+
+    if lif_triton.AVAILABLE:
+        return lif_triton.lif_forward(current, decay, threshold)
+    return _lif_forward_loop(current.contiguous(), decay, threshold)
+
+
+def _lif_backward_loop(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+                       decay: float, threshold: float, surrogate: str, alpha: float,
+                       detach_reset: bool) -> torch.Tensor:
     a, c = _lif_backward_coefficients(grad_spikes, vs, spikes, decay, threshold, surrogate,
                                       alpha, detach_reset)
     grad = torch.empty_like(a)
@@ -182,9 +192,29 @@ def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: 
     return grad
 
 
+@torch.library.custom_op("evreid::lif_multistep_backward", mutates_args=())
+def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+                           decay: float, threshold: float, surrogate: str, alpha: float,
+                           detach_reset: bool) -> torch.Tensor:
+    """dL/dI of :func:`lif_multistep` as one operator (reverse-time loop inside)."""
+    return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
+                              detach_reset)
+
+
 @lif_multistep_backward.register_fake
 def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
     return torch.empty_like(vs)
+
+
+@lif_multistep_backward.register_kernel("cuda")
+def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
+    from evreid.models import lif_triton
+
+    if lif_triton.AVAILABLE:
+        return lif_triton.lif_backward(grad_spikes, vs, spikes, decay, threshold, surrogate,
+                                       alpha, detach_reset)
+    return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
+                              detach_reset)
 
 
 def _lif_setup_context(ctx, inputs, output) -> None:
@@ -198,11 +228,9 @@ def _lif_backward(ctx, grad_spikes, grad_vs):
     vs, spikes = ctx.saved_tensors
     if grad_spikes is None:
         grad_spikes = torch.zeros_like(vs)
+    # the membrane output is for inspection only: its gradient (grad_vs) is not
+    # propagated; nothing in the models reads it
     grad = lif_multistep_backward(grad_spikes.contiguous(), vs, spikes, *ctx.args)
-    if grad_vs is not None:
-        # the membrane is returned for inspection only; its gradient would need
-        # a second recurrence, and nothing in the models asks for it
-        pass
     return grad, None, None, None, None, None
 
 
