@@ -240,8 +240,7 @@ CLI_ROWS = [
     # --- simulate ------------------------------------------------------------------------
     ("simulate_device_tpu",
      ["simulate", "--frames", "{frames}", "--out", "{tmp}/e.npz", "--device", "tpu"],
-     "evreid simulate: error: unknown --device 'tpu'; choose numpy, numba, cpu, cuda, "
-     "cuda:N or auto"),
+     "evreid simulate: error: unknown --device 'tpu'; choose numpy, numba or cpu"),
     ("simulate_workers_negative",
      ["simulate", "--dataset", "prid2011", "--root", "{data}", "--workers", "-1"],
      "evreid simulate: error: --workers must be >= 1; got -1"),
@@ -264,8 +263,8 @@ CLI_ROWS = [
      "evreid simulate: error: give exactly one source: --frames DIR or --dataset NAME "
      "--root DIR"),
     ("simulate_frames_without_out", ["simulate", "--frames", "{frames}"],
-     "evreid simulate: error: --frames needs --out FILE (.npz, .h5, .aedat, or a folder "
-     "for .mat)"),
+     "evreid simulate: error: --frames needs --out FILE (.evs, .npz, .h5, .aedat, or a "
+     "folder for .mat)"),
     ("simulate_dataset_without_root", ["simulate", "--dataset", "prid2011"],
      "evreid simulate: error: --dataset needs --root DIR"),
     ("simulate_shard", ["simulate", "--dataset", "prid2011", "--root", "{data}", "--shard",
@@ -456,7 +455,7 @@ def test_api_rows(place):
     frame = str(Path(place["frames"]) / "0000.png")        # 16 x 8 (H x W)
     rows = [
         (lambda: simulate(np.zeros((3, 8, 8), np.uint8), [0, 1000, 2000], device="tpu"),
-         "unknown simulator device 'tpu'; choose numpy, numba, cpu, cuda, cuda:N or auto"),
+         "unknown simulator device 'tpu'; choose numpy, numba or cpu"),
         (lambda: evaluate(np.zeros((0, 3)), [], [1, 2, 3], [], [0, 0, 0]),
          "no queries to evaluate (the query set is empty)"),
         (lambda: evaluate(np.zeros((2, 0)), [1, 2], [], [0, 0], []),
