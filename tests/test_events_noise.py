@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from evreid.events import SimulatorConfig, simulate
-from evreid.events._noise import ShotNoise, _place_compiled, _place_numpy
+from evreid.events._noise import ShotNoise, _place
 
 
 def _noise(rate_hz: float, pixels: int, t0: int = 1_000, seed: int = 3) -> ShotNoise:
@@ -79,19 +79,25 @@ def test_simulated_noise_is_the_same_with_frames_in_between(device):
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32), st.floats(0.01, 5000.0), st.integers(1, 100_000),
        st.integers(0, 2**50), st.integers(1, 2_000_000))
-def test_compiled_placing_equals_numpy(seed, rate_hz, pixels, t0, span):
-    both = [ShotNoise(np.random.SeedSequence(seed), rate_hz, pixels, t0, compiled=c)
-            for c in (True, False)]
-    for t_b in (t0 + span // 3, t0 + span):
-        a, b = (noise.take(t_b) for noise in both)
-        for x, y in zip(a, b, strict=True):
-            assert x.dtype == y.dtype and np.array_equal(x, y)
+def test_events_are_the_running_sums_of_the_gaps(seed, rate_hz, pixels, t0, span):
+    # the draws, spelled out: event k at t0 + 1 + floor(us_per_event * (g1 + ... + gk)),
+    # summed left to right across chunks; pixel and polarity from floor(u * 2 * pixels)
+    noise = ShotNoise(np.random.SeedSequence(seed), rate_hz, pixels, t0)
+    got = [noise.take(t0 + span // 3), noise.take(t0 + span)]
+    t, pix, pol = (np.concatenate([part[k] for part in got]) for k in range(3))
+    gap_seed, where_seed = np.random.SeedSequence(seed).spawn(2)
+    n = len(t)
+    sums = np.cumsum(np.random.default_rng(gap_seed).standard_exponential(n + 1))
+    picks = np.floor(np.random.default_rng(where_seed).random(n) * 2 * pixels).astype(np.int64)
+    assert np.array_equal(t, t0 + 1 + (sums[:n] * (1e6 / (rate_hz * pixels))).astype(np.int64))
+    assert t0 + 1 + int(sums[n] * (1e6 / (rate_hz * pixels))) > t0 + span   # none left out
+    assert np.array_equal(pix, picks >> 1) and np.array_equal(pol, 1 - 2 * (picks & 1))
+    assert t.dtype == pix.dtype == np.int64 and pol.dtype == np.int8
 
 
 def test_placing_keeps_picks_below_their_count():
     # the largest double under 1 times the number of picks rounds up to it
     u = np.array([np.nextafter(1.0, 0.0), 0.0, 0.5])
-    for place in (_place_compiled, _place_numpy):
-        t, pick, total = place(np.array([1.0, 2.0, 3.0]), u.copy(), 0.5, 10.0, 7, 2**31 - 2)
-        assert pick.tolist() == [2**31 - 3, 0, 2**30 - 1] and total == 6.5
-        assert t.tolist() == [7 + 15, 7 + 35, 7 + 65]       # start + floor(running sum * 10)
+    t, pick, total = _place(np.array([1.0, 2.0, 3.0]), u, 0.5, 10.0, 7, 2**31 - 2)
+    assert pick.tolist() == [2**31 - 3, 0, 2**30 - 1] and total == 6.5
+    assert t.tolist() == [7 + 15, 7 + 35, 7 + 65]       # start + floor(running sum * 10)

@@ -1,4 +1,4 @@
-"""The DVS pixel model: analytic cases, noise effects, backends, properties."""
+"""The DVS pixel model: analytic cases, noise effects, devices, properties."""
 
 from __future__ import annotations
 
@@ -94,12 +94,11 @@ def test_refractory_matches_sequential_filter_per_pixel(period):
 @pytest.mark.parametrize("bound", [1000, 65536, 70_000, 2**32])
 def test_bounded_argsort_is_the_stable_argsort(bound):
     # the time sort of each interval: radix passes must give exactly the stable order
-    from evreid.events._backend import NumpyOps
+    from evreid.events.pixel_model import stable_argsort
 
     keys = np.random.default_rng(bound).integers(0, bound, 20_000)
     keys[::7] = keys[0]                        # many ties
-    assert np.array_equal(NumpyOps().argsort(keys, bound=bound),
-                          np.argsort(keys, kind="stable"))
+    assert np.array_equal(stable_argsort(keys, bound), np.argsort(keys, kind="stable"))
 
 
 def test_leak_events_follow_rate():
@@ -129,10 +128,9 @@ def test_shot_noise_reset_moves_reference():
     cfg = IDEAL.replace(shot_noise_rate_hz=0.0)
     sim = EventSimulator(1, 1, cfg)
     sim.add_frame(np.full((1, 1), 100, np.uint8), 0)
-    t = sim.xp.int64([500])
-    pix = sim.xp.int64([0])
-    sim._noise_events(t, pix, sim.xp.int8([1]))
-    sim._noise_events(t, pix, sim.xp.int8([1]))   # ref now 2 C above the input
+    t, pix, on = np.array([500]), np.array([0]), np.array([1], np.int8)
+    sim.pixels.noise_events(t, pix, on)
+    sim.pixels.noise_events(t, pix, on)           # ref now 2 C above the input
     ev = sim.add_frame(np.full((1, 1), 100, np.uint8), 1000)
     assert ev.p.tolist() == [-1, -1]
 
@@ -150,7 +148,7 @@ class _FixedNoise:
         return out
 
 
-@pytest.mark.parametrize("device", ["numba", "numpy", "cpu"])
+@pytest.mark.parametrize("device", ["numba", "numpy"])
 def test_reset_past_two_levels_fires_both_at_the_reset(device):
     # C+ = 0.1, C- = 0.25: an OFF noise event lowers the reference by 0.25, so a static
     # input is 2.5 ON levels above it -- two ON events at that instant, not spread later
@@ -212,15 +210,39 @@ def test_rgb_frames_use_luma():
     assert simulate(rgb, times, seed=3).equals(simulate(luma, times, seed=3))
 
 
-@pytest.mark.parametrize("preset", ["clean", "default", "realistic"])
-def test_torch_path_matches_numpy(preset):
+def test_device_picks_a_cpu_implementation():
     rng = np.random.default_rng(5)
     frames = rng.integers(0, 256, (6, 12, 10), dtype=np.uint8)
     times = np.cumsum(rng.integers(200, 40_000, 6))
-    cfg = SimulatorConfig.preset(preset)
+    cfg = SimulatorConfig.preset("realistic")
     a = simulate(frames, times, cfg, seed=7)
-    b = simulate(frames, times, cfg, seed=7, device="cpu")
-    assert len(a) > 100 and a.equals(b)
+    assert len(a) > 100
+    for device in ("cpu", "numba", "numpy"):
+        assert simulate(frames, times, cfg, seed=7, device=device).equals(a)
+    assert EventSimulator(2, 2, cfg, device="cpu").compiled
+    # the torch path is gone: GPUs are refused with the reason, anything else as unknown
+    for device in ("cuda", "cuda:1", "auto"):
+        with pytest.raises(EvreidError, match=f"simulator device '{device}': the simulator "
+                                              "runs on the CPU"):
+            simulate(frames, times, cfg, device=device)
+    with pytest.raises(EvreidError, match="unknown simulator device 'tpu'; choose numpy, "
+                                          "numba or cpu"):
+        EventSimulator(2, 2, cfg, device="tpu")
+
+
+def test_thresholds_and_leak_rates_are_the_seeds_normal_draws():
+    # simulator version 5: N(0, 1) from NumPy's Generator.standard_normal, C+ then C-
+    # from the first spawned stream; leak rate then phase from the second
+    cfg = SimulatorConfig.preset("realistic", threshold_sigma=0.5, leak_jitter=0.7)
+    sim = EventSimulator(3, 5, cfg, seed=11)
+    thr, leak, _ = np.random.SeedSequence(11).spawn(3)
+    z = np.random.default_rng(thr).standard_normal(30)
+    assert np.array_equal(sim.pixels.cp, np.maximum(0.2 + 0.5 * z[:15], 0.01))
+    assert np.array_equal(sim.pixels.cm, np.maximum(0.2 + 0.5 * z[15:], 0.01))
+    rng = np.random.default_rng(leak)
+    rate = np.maximum(1.0 + 0.7 * rng.standard_normal(15), 0.0) * 0.1
+    assert np.array_equal(sim.pixels.leak_per_us, rate * sim.pixels.cp * 1e-6)
+    assert np.array_equal(sim.pixels.phase, rng.random(15) * sim.pixels.cp)
 
 
 def test_lin_log_curve_is_c1_at_threshold():
@@ -270,11 +292,11 @@ def test_seeds_control_mismatch():
     assert simulate(frames, times, seed=1).equals(simulate(frames, times, seed=1))
     a = EventSimulator(8, 8, SimulatorConfig(), seed=1)
     b = EventSimulator(8, 8, SimulatorConfig(), seed=2)
-    assert not np.array_equal(a._cp_np, b._cp_np)
+    assert not np.array_equal(a.pixels.cp, b.pixels.cp)
     assert not simulate(frames, times, seed=1).equals(simulate(frames, times, seed=2))
     # noise on does not change the mismatch drawn for a seed
     c = EventSimulator(8, 8, SimulatorConfig.preset("realistic"), seed=1)
-    assert np.array_equal(a._cp_np, c._cp_np)
+    assert np.array_equal(a.pixels.cp, c.pixels.cp)
 
 
 @settings(max_examples=40, deadline=None)
@@ -291,7 +313,7 @@ def test_properties(data, n, h, w, sigma, seed):
     if len(ev):
         assert ev.t.min() > times[0] and ev.t.max() <= times[-1]
     sim = EventSimulator(h, w, cfg, seed=seed)
-    cmin = np.minimum(sim._cp_np, sim._cm_np).reshape(h, w)
+    cmin = np.minimum(sim.pixels.cp, sim.pixels.cm).reshape(h, w)
     L = log_intensity(frames.astype(np.float64), cfg)
     for k in range(1, n):
         win = ev.window(int(times[k - 1]), int(times[k]))

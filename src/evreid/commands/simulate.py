@@ -26,8 +26,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
-import time
 from pathlib import Path
 
 HELP = "simulate DVS events from frames or a whole dataset (cached, resumable)"
@@ -55,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", default="0/1", metavar="i/n",
                         help="process only shard i of n (0-based; default 0/1)")
     parser.add_argument("--device", default=None,
-                        help="numpy or numba to force a CPU path, or a torch device (cpu, "
-                             "cuda, auto); default: the compiled kernel when numba is "
-                             "installed, else NumPy (all give the same events)")
+                        help="the implementation, all on the CPU and giving the same events: "
+                             "numba (the compiled kernel), numpy (the reference) or cpu "
+                             "(default: numba, numpy where the kernel does not go)")
     parser.add_argument("--force", action="store_true", help="re-simulate fresh caches too")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -96,10 +94,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise EvreidError(f"--fps must be a finite number > 0; got {args.fps}")
     if args.frames and Path(args.frames).is_file():
         raise EvreidError(f"--frames {args.frames} is a file; give the folder of frames")
-    if args.device not in (None, "numpy", "numba"):
-        from evreid.utils import torch_device
+    from evreid.events.simulator import check_device
 
-        torch_device(args.device, "--device", "numpy, numba, cpu, cuda, cuda:N or auto")
+    check_device(args.device, "--device")
 
 
 def _print(summary: dict, as_json: bool) -> None:
@@ -118,79 +115,31 @@ def _print(summary: dict, as_json: bool) -> None:
 
 def _run_frames(args: argparse.Namespace, config) -> dict:
     from evreid.errors import EvreidError
-    from evreid.events.frames import list_frame_files, read_frames
-    from evreid.events.io import write_events
-    from evreid.events.simulator import frame_timestamps_us, simulate
+    from evreid.events.runner import simulate_folder
     from evreid.utils import check_writable
 
     if not args.out:
         raise EvreidError("--frames needs --out FILE (.evs, .npz, .h5, .aedat, or a folder for "
                           ".mat)")
     check_writable(Path(args.out).resolve().parent, "--out")
-    start = time.perf_counter()
-    files = list_frame_files(args.frames)
-    frames = read_frames(files)
-    times = frame_timestamps_us(len(frames), args.fps)
-    ev = simulate(frames, times, config, seed=args.seed, device=args.device)
-    write_events(args.out, ev, frame_timestamps_us=times, config=config, seed=args.seed,
-                 fps=args.fps)
-    return {"frames": len(frames), "events": len(ev), "seconds": time.perf_counter() - start,
-            "out": str(args.out), "config_hash": config.hash()}
+    return simulate_folder(args.frames, args.out, config, fps=args.fps, seed=args.seed,
+                           device=args.device)
 
 
 def _run_dataset(args: argparse.Namespace, config) -> dict:
-    from tqdm import tqdm
-
-    from evreid.data import build_dataset
     from evreid.errors import EvreidError
-    from evreid.events.cache import (
-        Job,
-        _run_job_star,
-        _worker_init,
-        cache_path,
-        parse_shard,
-        tracklet_seed,
-    )
-    from evreid.parallel import imap_unordered
+    from evreid.events.runner import parse_shard, simulate_dataset
     from evreid.utils import check_writable
 
     if not args.root:
         raise EvreidError("--dataset needs --root DIR")
-    shard_i, shard_n = parse_shard(args.shard)
-    start = time.perf_counter()
-    dataset = build_dataset(args.dataset, args.root)
-    # the same default folder as build_dataset's: beside the resolved dataset folder
-    events_dir = Path(args.out) if args.out else Path(dataset.root) / "events"
-    check_writable(events_dir, "--out" if args.out else "events folder")
-    unique = {}
-    for t in list(dataset.train) + list(dataset.query) + list(dataset.gallery):
-        unique.setdefault(t.key, t)
-    keys = sorted(unique)[shard_i::shard_n]
-    jobs = [Job(key, tuple(unique[key].frames), float(unique[key].fps),
-                str(cache_path(events_dir, key)), tracklet_seed(args.seed, key)) for key in keys]
-    results = []
-    bar = tqdm(total=len(jobs), desc="simulate", unit="tracklet", file=sys.stderr,
-               disable=None)
-    # fork is fast, but not safe once torch's thread pools exist in this process
-    method = "spawn" if "torch" in sys.modules else None
-    try:
-        # Ctrl-C: finished cache files stay, the running ones are stopped and their temp
-        # files removed (evreid.parallel); a re-run resumes from what is there
-        for result in imap_unordered(_run_job_star, [(job, config, args.force, args.device)
-                                                     for job in jobs],
-                                     args.workers, initializer=_worker_init, context=method):
-            results.append(result)
-            bar.update(1)
-    finally:
-        bar.close()
-    done = [r for r in results if not r["skipped"]]
-    return {
-        "dataset": args.dataset, "root": str(args.root), "events_dir": str(events_dir),
-        "shard": f"{shard_i}/{shard_n}", "tracklets": len(jobs), "simulated": len(done),
-        "skipped": len(results) - len(done), "frames": sum(r["frames"] for r in done),
-        "events": sum(r["events"] for r in done), "seconds": time.perf_counter() - start,
-        "preset": args.preset, "config_hash": config.hash(), "seed": args.seed,
-    }
+    shard = parse_shard(args.shard)
+    if args.out:
+        check_writable(Path(args.out), "--out")
+    summary = simulate_dataset(args.dataset, args.root, config, events_dir=args.out,
+                               seed=args.seed, workers=args.workers, shard=shard,
+                               force=args.force, device=args.device, progress=True)
+    return {**summary, "preset": args.preset}
 
 
 def run(args: argparse.Namespace) -> int:

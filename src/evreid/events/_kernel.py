@@ -26,19 +26,11 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
 
-try:
-    import numba
-    from llvmlite import ir
-    from numba import types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
-except ImportError:                      # pragma: no cover - numba is a dependency
-    numba = None
+from evreid.events.pixel_model import CROSS_TOL
 
-#: Crossings within this fraction of a threshold count (the NumPy path uses it too).
-CROSS_TOL = 1e-9
 #: From this many microseconds between two samples on, the radix sort gives way to a
 #: merge sort.
 _RADIX_SPAN = 1 << 24
@@ -48,7 +40,7 @@ MAX_SPAN = int(np.iinfo(np.int32).max)
 #: A segment's first crossings are written without a branch on its count (most
 #: firing pixels cross once or twice; two measured fastest, four slower).
 _SHORT = 2
-#: A segment of up to this many crossings is written in one go, as vectors (``_emit_wide``).
+#: A segment's crossings are written this many at a time (``_emit_wide``).
 _WIDE = 8
 #: Events are buffered as int64 words, (microseconds after the interval's start) << 32 |
 #: tag, which the sort orders as they are; the tag packs x in bits 0-15, y in bits 16-30
@@ -64,465 +56,408 @@ _BUSY_AT = np.array([[k for k in range(8) if mask >> k & 1] + [0] * (8 - bin(mas
 _BUSY_COUNT = np.array([bin(mask).count("1") for mask in range(256)], np.int64)
 
 
-def available() -> bool:
-    return numba is not None
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# Hot loops index arrays with unsigned integers: numba then leaves out the
+# negative-index wraparound (a shift, a mask and an add on every access), which
+# made pass 2 and the sort about a fifth slower.
+_u = np.uint64
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _word(key, tag):
+    """An event's buffer word: its time key (0 <= key <= MAX_SPAN) over its tag."""
+    return (np.int64(key) << 32) | (np.int64(tag) & 0xFFFFFFFF)
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _emit(A, B, m, tag, last, R, low, t_a, t_b, n, words):
+    """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, clamped
+    to [low, t_b], through the refractory filter into ``words``; returns (count, last
+    kept time). ``low``: the segment's start (a whole microsecond, after ``t_a``):
+    levels the input had passed when the segment began fire then.
+
+    Every crossing is written and a dropped one is overwritten by the next (the
+    count only advances when kept); the first ``_SHORT`` slots are written whatever
+    ``m`` is (the caller leaves room), so they need no branch on it. Inlined where it
+    is called: a real call per pixel would cost reference counting on the arrays.
+    """
+    for k in range(1, _SHORT + 1):
+        t = np.int64(np.rint(A + np.float64(k) * B))
+        t = min(max(t, low), t_b)
+        keep = (k <= m) & ((R == 0) | (t - last >= R))
+        last = t if keep else last
+        words[_u(n)] = _word(t - t_a, tag)
+        n += keep
+    for k in range(_SHORT + 1, m + 1):
+        t = np.int64(np.rint(A + np.float64(k) * B))
+        t = min(max(t, low), t_b)
+        keep = R == 0 or t - last >= R
+        last = t if keep else last
+        words[_u(n)] = _word(t - t_a, tag)
+        n += keep
+    return n, last
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, n, words):
+    """Crossings ``k0`` + 1 .. ``k0`` + ``_WIDE`` of a segment (times as ``_emit``'s,
+    clamped to (t_a, t_b]) written to ``words[n:n + _WIDE]`` whatever ``m`` is; returns
+    whether the refractory filter keeps the first ``m`` of them, ``last`` being the time
+    of the crossing before (then those ``m`` are the events; else the caller writes the
+    segment with ``_emit``, over these slots). A fixed trip count and no branch in the
+    loop, so that LLVM may unroll and vectorise it; the arithmetic is ``_emit``'s."""
+    dropped = False
+    before = last
+    for j in range(_WIDE):
+        t = np.int64(np.rint(A + np.float64(k0 + j + 1) * B))
+        t = min(max(t, t_a + 1), t_b)
+        words[_u(n + j)] = _word(t - t_a, tag)
+        dropped |= (j < m) & (t - before < R)
+        before = t
+    return not dropped
 
 
-if numba is not None:
-    _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-    # Hot loops index arrays with unsigned integers: numba then leaves out the
-    # negative-index wraparound (a shift, a mask and an add on every access), which
-    # made pass 2 and the sort about a fifth slower.
-    _u = np.uint64
+@_jit
+def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, line_a,
+           line_b, busy, active):
+    """Pass 1 of an interval (t_a, t_b], over every pixel: the single-segment answer
+    for each -- its signed crossing count, end reference level (written to ``ref``)
+    and the line A + k*B its event times lie on; then the list of pixels with work
+    for pass 2 (``active``, in pixel order): those that fire and those with noise
+    (``noise_pix``). Returns their number. ``busy``: work space of one byte per
+    pixel, rounded up to whole 8-byte words, the bytes past the pixels zero."""
+    P = La.shape[0]
+    dt = np.float64(t_b - t_a)
+    t_a_f = np.float64(t_a)
+    leaky = leak_per_us.shape[0] > 0
+    # Over every pixel without branches (so it vectorises): a pixel's single
+    # segment (t_a, t_b] -- its signed crossing count, end reference and the line
+    # A + k*B its event times lie on. Pass 2 emits the events, and redoes pixels with
+    # noise. The arithmetic is the noisy path's, written out again on purpose:
+    # through a shared helper this loop no longer vectorises (2.5x slower). It
+    # touches as few bytes per pixel as it can: memory traffic is most of its time.
+    for i_s in range(P):
+        i = _u(i_s)
+        r = ref[i]
+        d1 = Lb[i] - r
+        r_end = r
+        if leaky:
+            drift = leak_per_us[i] * dt
+            d1 += drift
+            r_end = r - drift
+        # one division, not the NumPy path's two: d1 / C+ can reach 1 only when d1 > 0
+        # and d1 / (-C-) only when d1 <= 0, so the other one never decides
+        on = d1 > 0.0
+        y = d1 / (cp[i] if on else -cm[i])   # exactly d1 / (-C-), as the NumPy path
+        y += CROSS_TOL
+        fires = y >= 1.0
+        c_f = np.floor(y)
+        c = cp[i] if on else cm[i]
+        sgn = 1.0 if on else -1.0
+        ref[i] = r_end + sgn * (c_f * c) if fires else r_end
+        e1 = sgn * d1
+        e0 = sgn * (La[i] - r)    # levels passed before t_a: times clamped to t_a + 1
+        span = e1 - e0
+        inv = dt / span if span > 0 else 0.0
+        line_a[i] = t_a_f - e0 * inv
+        line_b[i] = c * inv
+        count = np.int32(c_f) if fires else np.int32(0)
+        crossings[i] = count if on else -count
+        busy[i] = fires
+    for e in range(noise_pix.shape[0]):
+        busy[_u(noise_pix[e])] = True
+    # The pixels with work for pass 2, in pixel order: a loop over them alone has no
+    # branch on "does this pixel fire", which most pixels do not (and mispredict).
+    # Eight pixels at a time: their busy bytes as one word, packed into a bit mask by
+    # one multiplication, whose table entry lists the busy ones (written
+    # unconditionally: ``active`` has 8 slots of room at its end).
+    n_active = 0
+    busy_words = busy.view(np.uint64)
+    for w in range(busy_words.shape[0]):
+        mask = _u((busy_words[_u(w)] * _BYTE_BITS) >> np.uint64(56))
+        base = np.int32(8 * w)
+        for k in range(8):
+            active[_u(n_active + k)] = base + _BUSY_AT[mask, k]
+        n_active += _BUSY_COUNT[mask]
+    return n_active
 
-    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _word(key, tag):
-        """An event's buffer word: its time key (0 <= key <= MAX_SPAN) over its tag."""
-        return (np.int64(key) << 32) | (np.int64(tag) & 0xFFFFFFFF)
+@_jit
+def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
+           noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, words,
+           crossings, line_a, line_b, active):
+    """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
+    pixel-major, each pixel's in time order, into ``words`` from index ``n`` on;
+    advances those pixels' state (``ref``, ``last``) in place. Returns (events in
+    ``words``, where it stopped): it stops before a pixel whose events do not fit,
+    so the caller can grow ``words`` and go on from there.
 
-    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _emit(A, B, m, tag, last, R, low, t_a, t_b, n, words):
-        """The ``m`` crossings of one segment at times rint(A + k*B), k = 1..m, clamped
-        to [low, t_b], through the refractory filter into ``words``; returns (count, last
-        kept time). ``low``: the segment's start (a whole microsecond, after ``t_a``):
-        levels the input had passed when the segment began fire then.
+    ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
+    order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
+    or -1); ``noise_ref`` holds, at each pixel's first, the pixel's reference level
+    before the interval (pass 1 has overwritten ``ref``). See ``_link_noise``. Empty
+    ``noise_t`` means no noise. ``tags``: each pixel's ON tag (``pixel_tags``).
 
-        Every crossing is written and a dropped one is overwritten by the next (the
-        count only advances when kept); the first ``_SHORT`` slots are written whatever
-        ``m`` is (the caller leaves room), so they need no branch on it. Inlined where it
-        is called: a real call per pixel would cost reference counting on the arrays.
-        """
-        for k in range(1, _SHORT + 1):
-            t = np.int64(np.rint(A + np.float64(k) * B))
-            t = min(max(t, low), t_b)
-            keep = (k <= m) & ((R == 0) | (t - last >= R))
-            last = t if keep else last
-            words[_u(n)] = _word(t - t_a, tag)
-            n += keep
-        for k in range(_SHORT + 1, m + 1):
-            t = np.int64(np.rint(A + np.float64(k) * B))
-            t = min(max(t, low), t_b)
-            keep = R == 0 or t - last >= R
-            last = t if keep else last
-            words[_u(n)] = _word(t - t_a, tag)
-            n += keep
-        return n, last
-
-    @intrinsic
-    def _emit_wide(typingctx, A, B, k0, m, tag, last, R, t_a, t_b, n, words):
-        """Crossings ``k0`` + 1 .. ``k0`` + ``_WIDE`` of a segment (as ``_emit``: times
-        rint(A + k*B), clamped to (t_a, t_b]) written to ``words[n:n + _WIDE]`` as one
-        vector; returns whether the refractory filter keeps the first ``m`` of them,
-        ``last`` being the time of the crossing before (then those ``m`` are events; else
-        the caller writes the segment with ``_emit``, over these slots).
-
-        Why LLVM IR by hand: numba's loop over eight lanes stays scalar and branchy, and
-        writing most firing pixels' events was over half of pass 2. The arithmetic is
-        ``_emit``'s, operation for operation (a multiply then an add, no fused
-        multiply-add; ``llvm.rint`` as ``np.rint`` compiles to), so the times are the same
-        bits; tests hold the two to that.
-        """
-        ints = (k0, m, last, R, t_a, t_b, n)
-        if not (isinstance(words, types.Array) and words.dtype == types.int64
-                and all(isinstance(v, types.Integer) for v in (tag, *ints))
-                and isinstance(A, types.Float) and isinstance(B, types.Float)):
-            return None
-        signature = types.boolean(A, B, k0, m, tag, last, R, t_a, t_b, n, words)
-
-        def codegen(context, builder, sig, args):
-            def cast(k, to):
-                return context.cast(builder, args[k], sig.args[k], to)
-
-            A_, B_ = cast(0, types.float64), cast(1, types.float64)
-            k0_, m_, last_, R_, t_a_, t_b_, n_ = (cast(k, types.int64)
-                                                  for k in (2, 3, 5, 6, 7, 8, 9))
-            tag_ = cast(4, types.int32)
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            doubles, longs = ir.VectorType(ir.DoubleType(), _WIDE), ir.VectorType(i64, _WIDE)
-            masks = ir.VectorType(i32, _WIDE)
-
-            def lanes(vector_type, values):
-                return ir.Constant(vector_type, list(values))
-
-            def splat(value, vector_type):
-                undef = ir.Constant(vector_type, ir.Undefined)
-                first = builder.insert_element(undef, value, ir.Constant(i32, 0))
-                return builder.shuffle_vector(first, undef, lanes(masks, [0] * _WIDE))
-
-            rint = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(doubles, [doubles]), f"llvm.rint.v{_WIDE}f64")
-            k = builder.sitofp(builder.add(splat(k0_, longs), lanes(longs, range(1, _WIDE + 1))),
-                               doubles)
-            exact = builder.call(rint, [builder.fadd(splat(A_, doubles),
-                                                     builder.fmul(k, splat(B_, doubles)))])
-            t = builder.fptosi(exact, longs)
-            low = splat(builder.add(t_a_, ir.Constant(i64, 1)), longs)
-            high = splat(t_b_, longs)
-            t = builder.select(builder.icmp_signed(">", t, low), t, low)
-            t = builder.select(builder.icmp_signed("<", t, high), t, high)
-
-            keys = builder.sub(t, splat(t_a_, longs))
-            packed = builder.or_(builder.shl(keys, lanes(longs, [32] * _WIDE)),
-                                 splat(builder.zext(tag_, i64), longs))
-            array = cgutils.create_struct_proxy(sig.args[10])(context, builder, value=args[10])
-            at = builder.bitcast(builder.gep(array.data, [n_]), longs.as_pointer())
-            builder.store(packed, at).align = 8
-
-            # each crossing's gap to the one before (the first's to ``last``): all kept
-            # when no gap among the first m is under the refractory period
-            before = builder.shuffle_vector(t, splat(last_, longs),
-                                            lanes(masks, [_WIDE, *range(_WIDE - 1)]))
-            short = builder.icmp_signed("<", builder.sub(t, before), splat(R_, longs))
-            counted = builder.icmp_signed("<=", lanes(longs, range(1, _WIDE + 1)),
-                                          splat(m_, longs))
-            dropped = builder.bitcast(builder.and_(short, counted), ir.IntType(_WIDE))
-            return builder.icmp_unsigned("==", dropped, ir.Constant(ir.IntType(_WIDE), 0))
-
-        return signature, codegen
-
-    @_jit
-    def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, line_a,
-               line_b, busy, active):
-        """Pass 1 of an interval (t_a, t_b], over every pixel: the single-segment answer
-        for each -- its signed crossing count, end reference level (written to ``ref``)
-        and the line A + k*B its event times lie on; then the list of pixels with work
-        for pass 2 (``active``, in pixel order): those that fire and those with noise
-        (``noise_pix``). Returns their number. ``busy``: work space of one byte per
-        pixel, rounded up to whole 8-byte words, the bytes past the pixels zero."""
-        P = La.shape[0]
-        dt = np.float64(t_b - t_a)
-        t_a_f = np.float64(t_a)
-        leaky = leak_per_us.shape[0] > 0
-        # Over every pixel without branches (so it vectorises): a pixel's single
-        # segment (t_a, t_b] -- its signed crossing count, end reference and the line
-        # A + k*B its event times lie on. Pass 2 emits the events, and redoes pixels with
-        # noise. The arithmetic is the noisy path's, written out again on purpose:
-        # through a shared helper this loop no longer vectorises (2.5x slower). It
-        # touches as few bytes per pixel as it can: memory traffic is most of its time.
-        for i_s in range(P):
-            i = _u(i_s)
-            r = ref[i]
-            d1 = Lb[i] - r
-            r_end = r
-            if leaky:
-                drift = leak_per_us[i] * dt
-                d1 += drift
-                r_end = r - drift
-            # one division, not the NumPy path's two: d1 / C+ can reach 1 only when d1 > 0
-            # and d1 / (-C-) only when d1 <= 0, so the other one never decides
-            on = d1 > 0.0
-            y = d1 / (cp[i] if on else -cm[i])   # exactly d1 / (-C-), as the NumPy path
-            y += CROSS_TOL
-            fires = y >= 1.0
-            c_f = np.floor(y)
-            c = cp[i] if on else cm[i]
-            sgn = 1.0 if on else -1.0
-            ref[i] = r_end + sgn * (c_f * c) if fires else r_end
-            e1 = sgn * d1
-            e0 = sgn * (La[i] - r)    # levels passed before t_a: times clamped to t_a + 1
-            span = e1 - e0
-            inv = dt / span if span > 0 else 0.0
-            line_a[i] = t_a_f - e0 * inv
-            line_b[i] = c * inv
-            count = np.int32(c_f) if fires else np.int32(0)
-            crossings[i] = count if on else -count
-            busy[i] = fires
-        for e in range(noise_pix.shape[0]):
-            busy[_u(noise_pix[e])] = True
-        # The pixels with work for pass 2, in pixel order: a loop over them alone has no
-        # branch on "does this pixel fire", which most pixels do not (and mispredict).
-        # Eight pixels at a time: their busy bytes as one word, packed into a bit mask by
-        # one multiplication, whose table entry lists the busy ones (written
-        # unconditionally: ``active`` has 8 slots of room at its end).
-        n_active = 0
-        busy_words = busy.view(np.uint64)
-        for w in range(busy_words.shape[0]):
-            mask = _u((busy_words[_u(w)] * _BYTE_BITS) >> np.uint64(56))
-            base = np.int32(8 * w)
-            for k in range(8):
-                active[_u(n_active + k)] = base + _BUSY_AT[mask, k]
-            n_active += _BUSY_COUNT[mask]
-        return n_active
-
-    @_jit
-    def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
-               noise_head, noise_t, noise_pol, noise_next, noise_ref, tags, words,
-               crossings, line_a, line_b, active):
-        """Pass 2 of an interval: the events of the pixels ``active[start:n_active]``,
-        pixel-major, each pixel's in time order, into ``words`` from index ``n`` on;
-        advances those pixels' state (``ref``, ``last``) in place. Returns (events in
-        ``words``, where it stopped): it stops before a pixel whose events do not fit,
-        so the caller can grow ``words`` and go on from there.
-
-        ``noise_t`` / ``noise_pol``: the interval's noise events, linked per pixel in time
-        order by ``noise_head`` (each pixel's first, or -1) and ``noise_next`` (the next,
-        or -1); ``noise_ref`` holds, at each pixel's first, the pixel's reference level
-        before the interval (pass 1 has overwritten ``ref``). See ``_link_noise``. Empty
-        ``noise_t`` means no noise. ``tags``: each pixel's ON tag (``pixel_tags``).
-
-        A pixel's interval is cut into segments at its noise events; each segment
-        mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
-        pixel. Helpers are inlined: a real call per pixel that passes arrays costs
-        reference counting, several times the work itself.
-        """
-        capacity = words.shape[0]
-        dt = np.float64(t_b - t_a)
-        t_a_f = np.float64(t_a)
-        noisy = noise_t.shape[0] > 0
-        leaky = leak_per_us.shape[0] > 0
-        a = start
+    A pixel's interval is cut into segments at its noise events; each segment
+    mirrors ``EventSimulator._step`` / ``_crossings`` / ``_refractory`` for that
+    pixel. Helpers are inlined: a real call per pixel that passes arrays costs
+    reference counting, several times the work itself.
+    """
+    capacity = words.shape[0]
+    dt = np.float64(t_b - t_a)
+    t_a_f = np.float64(t_a)
+    noisy = noise_t.shape[0] > 0
+    leaky = leak_per_us.shape[0] > 0
+    a = start
+    while a < n_active:
+        # the run of pixels up to the next one with noise, in a loop of its own: it
+        # keeps its values in registers (one loop with both kinds spilled them)
         while a < n_active:
-            # the run of pixels up to the next one with noise, in a loop of its own: it
-            # keeps its values in registers (one loop with both kinds spilled them)
-            while a < n_active:
-                i = _u(active[_u(a)])
-                if noisy and noise_head[i] >= 0:
-                    break
-                signed = crossings[i]
-                m = np.int64(abs(signed))
-                if n + m + _WIDE > capacity:
-                    return n, a
-                tag = tags[i] if signed > 0 else tags[i] | np.int32(_TAG_OFF)
-                a += 1
-                A = line_a[i]
-                B = line_b[i]
-                # eight crossings at a time while the refractory period drops none (the
-                # first eight apart: a loop there too cost more than it saved)
-                if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, words):
-                    k0 = np.int64(_WIDE)
-                    while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
-                                                 (words[_u(n + k0 - 1)] >> 32) + t_a, R, t_a,
-                                                 t_b, n + k0, words):
-                        k0 += _WIDE
-                    if k0 >= m:
-                        last[i] = (words[_u(n + m - 1)] >> 32) + t_a
-                        n += m
-                        continue
-                n, last[i] = _emit(A, B, m, tag, last[i], R, t_a + 1, t_a, t_b, n, words)
-            if a >= n_active:
-                break
             i = _u(active[_u(a)])
-            tag_on = tags[i]
-            tag_off = tag_on | np.int32(_TAG_OFF)
-            j = noise_head[i]
-            # a pixel with noise: its segments one by one (as ``_split_at_noise``); its
-            # state is committed at the end (a pixel that does not fit is left as it was)
-            n_pixel = n
-            t0 = t_a_f
-            u0 = La[i]
-            r_now = noise_ref[j]                 # pass 1 has overwritten ref[i]
-            last_i = last[i]
-            while True:
-                # a segment up to the pixel's next noise event j, or to t_b after the last
-                if j >= 0:
-                    tn = np.float64(noise_t[j])
-                    u1 = La[i] + (Lb[i] - La[i]) * ((tn - t_a) / dt)
-                    h = tn - t0
-                else:
-                    u1 = Lb[i]
-                    h = t_b - t0
-                r = r_now
-                d1 = u1 - r
-                if leaky:
-                    drift = leak_per_us[i] * h
-                    d1 += drift
-                    r_now = r - drift
-                y_on = d1 / cp[i]
-                y_on += CROSS_TOL
-                y_off = d1 / -cm[i]
-                y_off += CROSS_TOL
-                count = 0
-                if y_on >= 1.0:
-                    count_f = np.floor(y_on)
-                    c = cp[i]
-                    sgn = 1.0
-                    count = np.int64(count_f)
-                elif y_off >= 1.0:
-                    count_f = np.floor(y_off)
-                    c = cm[i]
-                    sgn = -1.0
-                    count = np.int64(count_f)
-                if count > 0:
-                    r_now = r_now + sgn * (count_f * c)
-                    if n + max(count, _SHORT) > capacity:
-                        return n_pixel, a
-                    e1 = sgn * d1
-                    e0 = sgn * (u0 - r)   # levels passed at t0 (a reset's jump) fire then
-                    span = e1 - e0
-                    inv = h / span if span > 0 else 0.0
-                    A = t0 - e0 * inv
-                    B = c * inv
-                    tag = tag_on if sgn > 0 else tag_off
-                    n, last_i = _emit(A, B, count, tag, last_i, R,
-                                      max(np.int64(t0), t_a + 1), t_a, t_b, n, words)
-                if j < 0:
-                    break
-                # the noise event resets its pixel, kept or not
-                r_now = r_now + (cp[i] if noise_pol[j] > 0 else -cm[i])
-                tn_i = noise_t[j]
-                if R == 0 or tn_i - last_i >= R:
-                    if R > 0:
-                        last_i = tn_i
-                    if n + 1 > capacity:
-                        return n_pixel, a
-                    words[n] = _word(tn_i - t_a, tag_on if noise_pol[j] > 0 else tag_off)
-                    n += 1
-                t0 = tn
-                u0 = u1
-                j = noise_next[j]
-            ref[i] = r_now
-            last[i] = last_i
-            a += 1
-        return n, n_active
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-    def _put(v, t_a, at, out_t, out_x, out_y, out_p):
-        """Event word ``v`` (layout at ``_TAG_OFF``) as an event at ``at`` of the output."""
-        out_t[at] = t_a + (v >> 32)
-        out_x[at] = np.int16(v & 0xFFFF)
-        out_y[at] = np.int16((v >> 16) & 0x7FFF)
-        out_p[at] = np.int8(1 - 2 * ((v >> 31) & 1))
-
-    @_jit
-    def _write_sorted(n, t_a, span, words, work, out_t, out_x, out_y, out_p, offset):
-        """The first ``n`` buffered event words, stably sorted by time, as events into
-        ``out_*`` from ``offset`` on (``words`` is reused as work space).
-
-        An LSD radix sort on the microsecond within the interval, one byte a pass (two
-        passes for up to 65,535 us, three up to 2**24), between ``words`` and ``work``:
-        each pass scatters into 256 sequential runs, which stay in cache, where one
-        counting sort over every microsecond scattered at random (28 % slower), and the
-        words are unpacked in a last sequential pass (scattering straight into the four
-        outputs was slower). Longer intervals take a merge sort.
-        """
-        if span >= _RADIX_SPAN:
-            order = np.argsort(words[:n] >> 32, kind="mergesort")
-            for k in range(n):
-                _put(words[order[k]], t_a, offset + k, out_t, out_x, out_y, out_p)
-            return
-        three = span >= 65536
-        passes = 3 if three else 2
-        counts = np.zeros((passes, 256), np.int64)
-        for e in range(n):
-            key = words[_u(e)] >> 32
-            counts[0, _u(key & 255)] += 1
-            counts[1, _u((key >> 8) & 255)] += 1
-            if three:
-                counts[2, _u((key >> 16) & 255)] += 1
-        for d in range(passes):
-            total = np.int64(0)
-            for k in range(256):
-                c = counts[d, k]
-                counts[d, k] = total
-                total += c
-        src, dst = words, work
-        for d in range(passes):
-            shift = 32 + 8 * d
-            for e in range(n):
-                v = src[_u(e)]
-                digit = _u((v >> shift) & 255)
-                at = counts[d, digit]
-                counts[d, digit] = at + 1
-                dst[_u(at)] = v
-            src, dst = dst, src
-        for e in range(n):
-            _put(src[_u(e)], t_a, _u(offset + e), out_t, out_x, out_y, out_p)
-
-    @_jit
-    def _link_noise(noise_pix, head, ref, nxt, noise_ref):
-        """Links an interval's shot-noise events (in time order, ties in draw order: as
-        :class:`evreid.events._noise.ShotNoise` gives them) per pixel: ``head[pixel]``
-        (-1 where none) to the pixel's first, ``nxt`` to the next of its pixel (or -1);
-        ``noise_ref`` gets the pixel's ``ref`` (its level before the interval)."""
-        for e in range(noise_pix.shape[0]):
-            i = noise_pix[e]
-            nxt[e] = -1
-            noise_ref[e] = ref[i]
-            if head[i] < 0:
-                head[i] = e
-                continue
-            prev = head[i]
-            while nxt[prev] >= 0:
-                prev = nxt[prev]
-            nxt[prev] = e
-
-    @_jit
-    def _gather(table, values, out):
-        for i in range(values.shape[0]):
-            out[i] = table[values[i]]
-
-    @_jit
-    def _unlink(pix, head):
-        for e in range(pix.shape[0]):
-            head[pix[e]] = -1
-
-
-    @_jit
-    def _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R, noise_t,
-                        noise_pix, noise_pol, noise_next, noise_ref, tags, words, b_head,
-                        b_crossings, b_line_a, b_line_b, b_busy, b_active):
-        """The events of the interval (t_a, t_b] as unsorted words (pixel-major), the
-        pixel state advanced: noise links, pass 1, pass 2 (``words`` replaced by a larger
-        array whenever it runs out of room). ``noise_*``: the interval's shot-noise
-        events in time order (``noise_next`` / ``noise_ref``: work space of their
-        length). Returns (events, words)."""
-        _link_noise(noise_pix, b_head, ref, noise_next, noise_ref)
-        n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b_crossings,
-                          b_line_a, b_line_b, b_busy, b_active)
-        n, done = 0, 0
-        while True:
-            n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a,
-                             t_b, R, b_head, noise_t, noise_pol, noise_next, noise_ref, tags,
-                             words, b_crossings, b_line_a, b_line_b, b_active)
-            if done == n_active:
+            if noisy and noise_head[i] >= 0:
                 break
-            grown = np.empty(max(2 * words.shape[0], 1024), np.int64)
-            grown[:n] = words[:n]
-            words = grown
-        _unlink(noise_pix, b_head)
-        return n, words
+            signed = crossings[i]
+            m = np.int64(abs(signed))
+            if n + m + _WIDE > capacity:
+                return n, a
+            tag = tags[i] if signed > 0 else tags[i] | np.int32(_TAG_OFF)
+            a += 1
+            A = line_a[i]
+            B = line_b[i]
+            # eight crossings at a time while the refractory period drops none (the
+            # first eight apart: a loop there too cost more than it saved)
+            if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, words):
+                k0 = np.int64(_WIDE)
+                while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
+                                             (words[_u(n + k0 - 1)] >> 32) + t_a, R, t_a,
+                                             t_b, n + k0, words):
+                    k0 += _WIDE
+                if k0 >= m:
+                    last[i] = (words[_u(n + m - 1)] >> 32) + t_a
+                    n += m
+                    continue
+            n, last[i] = _emit(A, B, m, tag, last[i], R, t_a + 1, t_a, t_b, n, words)
+        if a >= n_active:
+            break
+        i = _u(active[_u(a)])
+        tag_on = tags[i]
+        tag_off = tag_on | np.int32(_TAG_OFF)
+        j = noise_head[i]
+        # a pixel with noise: its segments one by one (as ``_split_at_noise``); its
+        # state is committed at the end (a pixel that does not fit is left as it was)
+        n_pixel = n
+        t0 = t_a_f
+        u0 = La[i]
+        r_now = noise_ref[j]                 # pass 1 has overwritten ref[i]
+        last_i = last[i]
+        while True:
+            # a segment up to the pixel's next noise event j, or to t_b after the last
+            if j >= 0:
+                tn = np.float64(noise_t[j])
+                u1 = La[i] + (Lb[i] - La[i]) * ((tn - t_a) / dt)
+                h = tn - t0
+            else:
+                u1 = Lb[i]
+                h = t_b - t0
+            r = r_now
+            d1 = u1 - r
+            if leaky:
+                drift = leak_per_us[i] * h
+                d1 += drift
+                r_now = r - drift
+            y_on = d1 / cp[i]
+            y_on += CROSS_TOL
+            y_off = d1 / -cm[i]
+            y_off += CROSS_TOL
+            count = 0
+            if y_on >= 1.0:
+                count_f = np.floor(y_on)
+                c = cp[i]
+                sgn = 1.0
+                count = np.int64(count_f)
+            elif y_off >= 1.0:
+                count_f = np.floor(y_off)
+                c = cm[i]
+                sgn = -1.0
+                count = np.int64(count_f)
+            if count > 0:
+                r_now = r_now + sgn * (count_f * c)
+                if n + max(count, _SHORT) > capacity:
+                    return n_pixel, a
+                e1 = sgn * d1
+                e0 = sgn * (u0 - r)   # levels passed at t0 (a reset's jump) fire then
+                span = e1 - e0
+                inv = h / span if span > 0 else 0.0
+                A = t0 - e0 * inv
+                B = c * inv
+                tag = tag_on if sgn > 0 else tag_off
+                n, last_i = _emit(A, B, count, tag, last_i, R,
+                                  max(np.int64(t0), t_a + 1), t_a, t_b, n, words)
+            if j < 0:
+                break
+            # the noise event resets its pixel, kept or not
+            r_now = r_now + (cp[i] if noise_pol[j] > 0 else -cm[i])
+            tn_i = noise_t[j]
+            if R == 0 or tn_i - last_i >= R:
+                if R > 0:
+                    last_i = tn_i
+                if n + 1 > capacity:
+                    return n_pixel, a
+                words[n] = _word(tn_i - t_a, tag_on if noise_pol[j] > 0 else tag_off)
+                n += 1
+            t0 = tn
+            u0 = u1
+            j = noise_next[j]
+        ref[i] = r_now
+        last[i] = last_i
+        a += 1
+    return n, n_active
 
-    @_jit
-    def _video(start, stop, c0, table, frames, times, La, Lb, ref, cp, cm, leak_per_us, last, R,
-               noise_t, noise_pix, noise_pol, noise_next, noise_ref, tags, words, work,
-               b_head, b_crossings, b_line_a, b_line_b, b_busy, b_active, out_t, out_x,
-               out_y, out_p, size):
-        """The intervals (times[k-1], times[k]], k = ``start`` .. ``stop`` - 1, of a video
-        in one call: ``run_interval``'s work for each, frame ``k``'s log intensity gathered from
-        ``table`` into ``Lb`` (``La`` holds frame k-1's; the two are swapped after each).
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _put(v, t_a, at, out_t, out_x, out_y, out_p):
+    """Event word ``v`` (layout at ``_TAG_OFF``) as an event at ``at`` of the output."""
+    out_t[at] = t_a + (v >> 32)
+    out_x[at] = np.int16(v & 0xFFFF)
+    out_y[at] = np.int16((v >> 16) & 0x7FFF)
+    out_p[at] = np.int8(1 - 2 * ((v >> 31) & 1))
 
-        ``frames``: [N, pixels] uint8; ``noise_*``: the video's shot-noise events in time
-        order, ``c0`` the first one not yet used (``noise_next`` / ``noise_ref``: work
-        space of their length). Returns (k, c, n, size, words, work): stopped at interval
-        k, whose ``n`` events wait in ``words`` because the outputs lack room (k = ``stop``:
-        all done), ``c`` the noise cursor after it, ``size`` the events in the outputs;
-        ``words`` / ``work`` are replaced by larger arrays when they run out of room (the
-        outputs are the caller's: it trims them to their final size).
-        """
-        pixels = frames.shape[1]
-        for k in range(start, stop):
-            t_a = times[k - 1]
-            t_b = times[k]
-            frame = frames[k]
-            for i in range(pixels):
-                Lb[_u(i)] = table[frame[_u(i)]]
-            c1 = c0
-            while c1 < noise_t.shape[0] and noise_t[c1] <= t_b:
-                c1 += 1
-            n, words = _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
-                                       noise_t[c0:c1], noise_pix[c0:c1], noise_pol[c0:c1],
-                                       noise_next[c0:c1], noise_ref[c0:c1], tags, words,
-                                       b_head, b_crossings, b_line_a, b_line_b, b_busy,
-                                       b_active)
-            if work.shape[0] < n:
-                work = np.empty(max(n, 2 * work.shape[0]), np.int64)
-            if size + n > out_t.shape[0]:
-                return k, c1, n, size, words, work
-            _write_sorted(n, t_a, t_b - t_a, words, work, out_t, out_x, out_y, out_p, size)
-            size += n
-            La, Lb = Lb, La
-            c0 = c1
-        return stop, c0, 0, size, words, work
+@_jit
+def _write_sorted(n, t_a, span, words, work, out_t, out_x, out_y, out_p, offset):
+    """The first ``n`` buffered event words, stably sorted by time, as events into
+    ``out_*`` from ``offset`` on (``words`` is reused as work space).
+
+    An LSD radix sort on the microsecond within the interval, one byte a pass (two
+    passes for up to 65,535 us, three up to 2**24), between ``words`` and ``work``:
+    each pass scatters into 256 sequential runs, which stay in cache, where one
+    counting sort over every microsecond scattered at random (28 % slower), and the
+    words are unpacked in a last sequential pass (scattering straight into the four
+    outputs was slower). Longer intervals take a merge sort.
+    """
+    if span >= _RADIX_SPAN:
+        order = np.argsort(words[:n] >> 32, kind="mergesort")
+        for k in range(n):
+            _put(words[order[k]], t_a, offset + k, out_t, out_x, out_y, out_p)
+        return
+    three = span >= 65536
+    passes = 3 if three else 2
+    counts = np.zeros((passes, 256), np.int64)
+    for e in range(n):
+        key = words[_u(e)] >> 32
+        counts[0, _u(key & 255)] += 1
+        counts[1, _u((key >> 8) & 255)] += 1
+        if three:
+            counts[2, _u((key >> 16) & 255)] += 1
+    for d in range(passes):
+        total = np.int64(0)
+        for k in range(256):
+            c = counts[d, k]
+            counts[d, k] = total
+            total += c
+    src, dst = words, work
+    for d in range(passes):
+        shift = 32 + 8 * d
+        for e in range(n):
+            v = src[_u(e)]
+            digit = _u((v >> shift) & 255)
+            at = counts[d, digit]
+            counts[d, digit] = at + 1
+            dst[_u(at)] = v
+        src, dst = dst, src
+    for e in range(n):
+        _put(src[_u(e)], t_a, _u(offset + e), out_t, out_x, out_y, out_p)
+
+@_jit
+def _link_noise(noise_pix, head, ref, nxt, noise_ref):
+    """Links an interval's shot-noise events (in time order, ties in draw order: as
+    :class:`evreid.events._noise.ShotNoise` gives them) per pixel: ``head[pixel]``
+    (-1 where none) to the pixel's first, ``nxt`` to the next of its pixel (or -1);
+    ``noise_ref`` gets the pixel's ``ref`` (its level before the interval)."""
+    for e in range(noise_pix.shape[0]):
+        i = noise_pix[e]
+        nxt[e] = -1
+        noise_ref[e] = ref[i]
+        if head[i] < 0:
+            head[i] = e
+            continue
+        prev = head[i]
+        while nxt[prev] >= 0:
+            prev = nxt[prev]
+        nxt[prev] = e
+
+@_jit
+def _gather(table, values, out):
+    for i in range(values.shape[0]):
+        out[i] = table[values[i]]
+
+@_jit
+def _unlink(pix, head):
+    for e in range(pix.shape[0]):
+        head[pix[e]] = -1
+
+
+@_jit
+def _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R, noise_t,
+                    noise_pix, noise_pol, noise_next, noise_ref, tags, words, b_head,
+                    b_crossings, b_line_a, b_line_b, b_busy, b_active):
+    """The events of the interval (t_a, t_b] as unsorted words (pixel-major), the
+    pixel state advanced: noise links, pass 1, pass 2 (``words`` replaced by a larger
+    array whenever it runs out of room). ``noise_*``: the interval's shot-noise
+    events in time order (``noise_next`` / ``noise_ref``: work space of their
+    length). Returns (events, words)."""
+    _link_noise(noise_pix, b_head, ref, noise_next, noise_ref)
+    n_active = _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, b_crossings,
+                      b_line_a, b_line_b, b_busy, b_active)
+    n, done = 0, 0
+    while True:
+        n, done = _pass2(done, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a,
+                         t_b, R, b_head, noise_t, noise_pol, noise_next, noise_ref, tags,
+                         words, b_crossings, b_line_a, b_line_b, b_active)
+        if done == n_active:
+            break
+        grown = np.empty(max(2 * words.shape[0], 1024), np.int64)
+        grown[:n] = words[:n]
+        words = grown
+    _unlink(noise_pix, b_head)
+    return n, words
+
+@_jit
+def _video(start, stop, c0, table, frames, times, La, Lb, ref, cp, cm, leak_per_us, last, R,
+           noise_t, noise_pix, noise_pol, noise_next, noise_ref, tags, words, work,
+           b_head, b_crossings, b_line_a, b_line_b, b_busy, b_active, out_t, out_x,
+           out_y, out_p, size):
+    """The intervals (times[k-1], times[k]], k = ``start`` .. ``stop`` - 1, of a video
+    in one call: ``run_interval``'s work for each, frame ``k``'s log intensity gathered from
+    ``table`` into ``Lb`` (``La`` holds frame k-1's; the two are swapped after each).
+
+    ``frames``: [N, pixels] uint8; ``noise_*``: the video's shot-noise events in time
+    order, ``c0`` the first one not yet used (``noise_next`` / ``noise_ref``: work
+    space of their length). Returns (k, c, n, size, words, work): stopped at interval
+    k, whose ``n`` events wait in ``words`` because the outputs lack room (k = ``stop``:
+    all done), ``c`` the noise cursor after it, ``size`` the events in the outputs;
+    ``words`` / ``work`` are replaced by larger arrays when they run out of room (the
+    outputs are the caller's: it trims them to their final size).
+    """
+    pixels = frames.shape[1]
+    for k in range(start, stop):
+        t_a = times[k - 1]
+        t_b = times[k]
+        frame = frames[k]
+        for i in range(pixels):
+            Lb[_u(i)] = table[frame[_u(i)]]
+        c1 = c0
+        while c1 < noise_t.shape[0] and noise_t[c1] <= t_b:
+            c1 += 1
+        n, words = _interval_words(La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b, R,
+                                   noise_t[c0:c1], noise_pix[c0:c1], noise_pol[c0:c1],
+                                   noise_next[c0:c1], noise_ref[c0:c1], tags, words,
+                                   b_head, b_crossings, b_line_a, b_line_b, b_busy,
+                                   b_active)
+        if work.shape[0] < n:
+            work = np.empty(max(n, 2 * work.shape[0]), np.int64)
+        if size + n > out_t.shape[0]:
+            return k, c1, n, size, words, work
+        _write_sorted(n, t_a, t_b - t_a, words, work, out_t, out_x, out_y, out_p, size)
+        size += n
+        La, Lb = Lb, La
+        c0 = c1
+    return stop, c0, 0, size, words, work
+
 
 @functools.lru_cache(maxsize=8)
 def pixel_tags(pixels: int, width: int) -> np.ndarray:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-
-from evreid.events import _kernel
 
 
 class ShotNoise:
@@ -30,7 +29,7 @@ class ShotNoise:
     """
 
     def __init__(self, seed: np.random.SeedSequence, rate_hz: float, pixels: int,
-                 t0: int, *, compiled: bool | None = None) -> None:
+                 t0: int) -> None:
         gap_seed, where_seed = seed.spawn(2)
         self._gaps = np.random.default_rng(gap_seed)
         self._where = np.random.default_rng(where_seed)
@@ -40,8 +39,6 @@ class ShotNoise:
         self._sum = 0.0                                   # the gaps drawn so far, summed
         self._t = np.zeros(0, np.int64)                   # drawn, not yet taken
         self._pick = np.zeros(0, np.int64)                # 2 * pixel + (1 if OFF)
-        self._place = _place_compiled if (_kernel.available() if compiled is None
-                                          else compiled) else _place_numpy
 
     def take(self, t_b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t, pixel, polarity) of the events after those taken before, up to ``t_b``
@@ -61,46 +58,25 @@ class ShotNoise:
     def _draw(self, count: int) -> None:
         gaps = self._gaps.standard_exponential(count)
         u = self._where.random(count)
-        t, pick, self._sum = self._place(gaps, u, self._sum, self._us_per_event,
-                                         self._t0 + 1, 2 * self._pixels)
+        t, pick, self._sum = _place(gaps, u, self._sum, self._us_per_event, self._t0 + 1,
+                                    2 * self._pixels)
         if len(self._t):
             t, pick = np.concatenate([self._t, t]), np.concatenate([self._pick, pick])
         self._t, self._pick = t, pick
 
 
-def _place_numpy(gaps: np.ndarray, u: np.ndarray, total: float, us_per_event: float,
-                 start: int, picks: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Events' times and picks from their draws (``gaps`` and ``u`` are overwritten):
-    time ``start + floor(s * us_per_event)`` at the running sum ``s`` of the gaps from
-    ``total`` on -- (total + g1) + g2 ...: the same additions in the same order whatever
-    the chunks -- and pick ``floor(u * picks)``. Returns (times, picks, new total)."""
-    gaps[0] += total
-    sums = np.cumsum(gaps, out=gaps)
-    total = float(sums[-1])
-    sums *= us_per_event
-    t = sums.astype(np.int64)               # floor: the sums are >= 0
-    t += start
-    u *= picks
-    pick = u.astype(np.int64)
-    # u * picks can round up to picks when u is the largest double under 1
-    np.minimum(pick, picks - 1, out=pick)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _place(gaps, u, total, us_per_event, start, picks):
+    """Events' times and picks from their draws: time ``start + floor(s * us_per_event)``
+    at the running sum ``s`` of the gaps from ``total`` on -- (total + g1) + g2 ...: the
+    same additions in the same order whatever the chunks -- and pick ``floor(u * picks)``
+    (capped: ``u * picks`` can round up to ``picks`` when ``u`` is the largest double
+    under 1). Returns (times, picks, new total)."""
+    n = gaps.shape[0]
+    t = np.empty(n, np.int64)
+    pick = np.empty(n, np.int64)
+    for i in range(n):
+        total += gaps[i]
+        t[i] = start + np.int64(total * us_per_event)
+        pick[i] = min(np.int64(u[i] * picks), picks - 1)
     return t, pick, total
-
-
-if _kernel.available():
-    import numba
-
-    @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def _place_compiled(gaps, u, total, us_per_event, start, picks):
-        """``_place_numpy`` in one pass (its cumulative sum alone took 3.5 ns an event
-        there); the same float operations in the same order, so the same numbers."""
-        n = gaps.shape[0]
-        t = np.empty(n, np.int64)
-        pick = np.empty(n, np.int64)
-        for i in range(n):
-            total += gaps[i]
-            t[i] = start + np.int64(total * us_per_event)
-            pick[i] = min(np.int64(u[i] * picks), picks - 1)
-        return t, pick, total
-else:                                    # pragma: no cover - numba is a dependency
-    _place_compiled = _place_numpy

@@ -1,7 +1,7 @@
-"""Simulating whole datasets into an event cache: one ``.evs`` store per tracklet.
+"""The event cache of a dataset: one ``.evs`` store per tracklet, and filling one.
 
-Why a module of its own: the CLI, the data pipeline and cluster job arrays all
-need the same three rules -- where a tracklet's events live
+Why a module of its own: the dataset runner (:mod:`evreid.events.runner`) and the
+data pipeline need the same three rules -- where a tracklet's events live
 (``<events_dir>/<key>.evs``, the clip-indexed store of :mod:`evreid.events.store`),
 which seed it gets (derived from the run seed and its key, so the result does not
 depend on worker count, shard or order), and when a cached file can be reused
@@ -37,20 +37,10 @@ def cache_path(events_dir: str | Path, key: str, suffix: str = CACHE_SUFFIX) -> 
     return Path(events_dir) / f"{key}{suffix}"
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` (0 <= i < n) -> (i, n), for cluster job arrays."""
-    try:
-        i_text, n_text = text.split("/")
-        i, n = int(i_text), int(n_text)
-    except ValueError:
-        raise EvreidError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise EvreidError(f"--shard {text!r}: need 0 <= i < n")
-    return i, n
-
-
 @dataclass(frozen=True)
 class Job:
+    """One tracklet to simulate: its key, frame files, frame rate, cache file, seed."""
+
     key: str
     frames: tuple[str, ...]
     fps: float
@@ -59,7 +49,8 @@ class Job:
 
 
 def run_job(job: Job, config: Any, force: bool = False, device: str | None = None) -> dict:
-    """Simulate one tracklet into its cache file (skipped when already fresh)."""
+    """Simulate one tracklet into its cache file (skipped when already fresh); returns
+    a summary (key, skipped, frames, events, seconds)."""
     from evreid.events.frames import read_frames
     from evreid.events.io import cache_is_fresh, write_events
     from evreid.events.simulator import frame_timestamps_us, simulate
@@ -84,13 +75,3 @@ def run_job(job: Job, config: Any, force: bool = False, device: str | None = Non
                  key=job.key, seed=job.seed, fps=job.fps)
     return {"key": job.key, "skipped": False, "frames": len(frames), "events": len(ev),
             "seconds": time.perf_counter() - start}
-
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def _run_job_star(args: tuple) -> dict:
-    return run_job(*args)

@@ -50,7 +50,6 @@ from typing import Any
 import numpy as np
 
 from evreid.errors import EvreidError
-from evreid.events import _ziggurat
 from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, log_intensity
 
 #: weight of the uniform part of the reference-phase mixture (the rest: triangular)
@@ -166,7 +165,7 @@ class _PixelParams:
 
     def __init__(self, config: SimulatorConfig, seed: int, npix: int) -> None:
         thr_ss, leak_ss, _noise = np.random.SeedSequence(int(seed)).spawn(3)
-        thresholds = _ziggurat.standard_normal(np.random.default_rng(thr_ss), 2 * npix)
+        thresholds = np.random.default_rng(thr_ss).standard_normal(2 * npix)
         thresholds = thresholds.reshape(2, npix) * config.threshold_sigma
         thresholds[0] += config.pos_threshold
         thresholds[1] += config.neg_threshold
@@ -176,7 +175,7 @@ class _PixelParams:
         self.phase: np.ndarray | None = None
         if config.leak_rate_hz > 0:
             leak_rng = np.random.default_rng(leak_ss)
-            rate = _ziggurat.standard_normal(leak_rng, npix) * config.leak_jitter + 1.0
+            rate = leak_rng.standard_normal(npix) * config.leak_jitter + 1.0
             self.leak = np.maximum(rate, 0.0) * config.leak_rate_hz * self.cp * 1e-6
             self.phase = leak_rng.random(npix)     # in units of C+, as the simulator's
 
