@@ -79,6 +79,17 @@ def place(tmp_path_factory) -> dict[str, str]:
     np.savez(tmp / "objects.npz", query_pids=np.array([{"a": 1}], dtype=object))
     (tmp / "corrupt.npz").write_bytes(b"this is no zip archive")
     (tmp / "garbage.pth").write_bytes(b"PK\x03\x04 truncated")
+    from evreid.events.io import write_events
+    from evreid.events.types import Events
+
+    n = 200
+    t = np.sort(rng.integers(135_700_000, 135_800_000, n))   # a clock that starts late
+    write_events(str(tmp / "late.npz"), Events(t, rng.integers(0, 8, n),
+                                               rng.integers(0, 16, n),
+                                               rng.choice([-1, 1], n), 8, 16))
+    write_events(str(tmp / "wide.npz"), Events(t - 135_700_000, rng.integers(0, 128, n),
+                                               rng.integers(0, 128, n),
+                                               rng.choice([-1, 1], n), 128, 128))
     ro, reason = _readonly_folder(tmp)
     return {"tmp": str(tmp), "data": str(root.parent), "prid": str(root),
             "frames": str(frames), "ro": str(ro), "reason": reason}
@@ -321,6 +332,16 @@ CLI_ROWS = [
     ("viz_events_num_frames_zero",
      ["viz", "events", "--frames", "{frames}", "--out", "{tmp}/x.png", "--num-frames", "0"],
      "evreid viz: error: --num-frames must be >= 1; got 0"),
+    ("viz_events_recording_clock_offset",
+     ["viz", "events", "--frames", "{frames}", "--events", "{tmp}/late.npz", "--out",
+      "{tmp}/x.png"],
+     "evreid viz: error: {tmp}/late.npz: its events span 135.701-135.8 s but the tracklet's "
+     "frame windows span 0-0.08 s, so no frame gets an event (a recording clock offset?); "
+     "pass --align-time to shift the events so the first one opens the first frame window"),
+    ("viz_events_sensor_size",
+     ["viz", "events", "--frames", "{frames}", "--events", "{tmp}/wide.npz", "--out",
+      "{tmp}/x.png"],
+     "evreid viz: error: {frames}: events are 128x128, frames 8x16"),
     ("viz_cmc_labels", ["viz", "cmc", "{tmp}/feats.npz", "--labels", "a,b", "--out",
                         "{tmp}/c.png"],
      "evreid viz: error: --labels names 2 curves for 1 files"),

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="first frame index drawn (default 1: frame 0 has no events)")
     ev.add_argument("--stride", type=int, default=1, help="step between drawn frames")
     ev.add_argument("--scale", type=float, default=1.0, help="resize factor of every tile")
+    ev.add_argument("--align-time", action="store_true",
+                    help="shift a recording whose clock does not start with the frames so "
+                         "its first event opens the first frame window (else: refused)")
     ev.add_argument("--background", default="white", choices=("white", "black"))
     ev.add_argument("--preset", default="default", help="simulator preset when simulating")
     ev.add_argument("--seed", type=int, default=0, help="simulator seed when simulating")
@@ -257,6 +260,7 @@ def _run_events(args: argparse.Namespace) -> int:
     import numpy as np
 
     from evreid.errors import EvreidError
+    from evreid.events.checks import align_time_base
     from evreid.events.frames import read_frames
     from evreid.events.io import read_events_with_meta
     from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, simulate
@@ -294,6 +298,9 @@ def _run_events(args: argparse.Namespace) -> int:
             ev, meta = read_events_with_meta(source)
             if "frame_timestamps_us" in meta:
                 times = np.asarray(meta["frame_timestamps_us"])[:last]
+            # a recording whose clock does not start with the frames drew blank rows
+            ev = align_time_base(ev, times, int(meta.get("first_window_us", 0)), str(source),
+                                 args.align_time, "pass --align-time")
             origin = str(source)
         else:
             luma = read_frames(paths[:last])

@@ -60,7 +60,8 @@ def match_sensor(events: Events, frame_hw: tuple[int, int], source: str,
 
 
 def align_time_base(events: Events, frame_times_us: np.ndarray, first_window_us: int,
-                    source: str, align: bool = False) -> Events:
+                    source: str, align: bool = False,
+                    how: str = "set EVENTS.ALIGN_TIME True") -> Events:
     """``events`` when some fall inside the frame windows; shifted when ``align``."""
     if len(events) == 0 or len(frame_times_us) == 0:
         return events
@@ -73,8 +74,8 @@ def align_time_base(events: Events, frame_times_us: np.ndarray, first_window_us:
         raise EvreidError(
             f"{source}: its events span {first / 1e6:.6g}-{last / 1e6:.6g} s but the "
             f"tracklet's frame windows span {start / 1e6:.6g}-{end / 1e6:.6g} s, so no frame "
-            f"gets an event (a recording clock offset?); set EVENTS.ALIGN_TIME True to shift "
-            f"the events so the first one opens the first frame window")
+            f"gets an event (a recording clock offset?); {how} to shift the events so the "
+            f"first one opens the first frame window")
     shift = first - (start + 1)       # windows are (start, end]: land just inside
     return Events(events.t - shift, events.x, events.y, events.p, events.width,
                   events.height)
