@@ -104,3 +104,18 @@ def test_loader_query_gallery_and_distractors(visits):
     assert all(t.events and t.events.endswith(".evs") for t in data.query + data.gallery)
     keys = {t.key for t in data.query}
     assert f"cam_a/person_{min(test_pids):04d}_2" in keys
+
+
+def test_lookalike_groups_share_the_outfit_not_build_or_gait():
+    from evreid.data.synthetic.tracklet import identity_of
+
+    medium = get_preset("medium")
+    assert [medium.outfit_of(p) for p in (1, 4, 5, 300)] == [0, 0, 1, 74]
+    assert [medium.outfit_of(p) for p in (301, 375, 376)] == [0, 74, 0]   # distractors
+    assert get_preset("small").outfit_of(7) is None
+    group = [identity_of(0, pid, medium.outfit_of(pid)) for pid in (1, 2, 3, 4, 301)]
+    assert all(g.clothing == group[0].clothing for g in group)
+    assert len({g.build for g in group}) == len({g.gait for g in group}) == 5
+    assert identity_of(0, 5, medium.outfit_of(5)).clothing != group[0].clothing
+    # build and gait are those the identity has without a group
+    assert identity_of(0, 2, 0).gait == identity_of(0, 2).gait

@@ -319,7 +319,7 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
         "effects": EFFECTS, "mixed_probability": MIXED_PROBABILITY,
         "with_events": with_events, "simulator_version": SIMULATOR_VERSION,
         "cameras": [camera_of(seed, c).to_dict() for c in range(spec.num_cameras)],
-        "identities": [_identity_entry(identity_of(seed, pid))
+        "identities": [_identity_entry(identity_of(seed, pid, spec.outfit_of(pid)))
                        for pid in range(1, spec.num_ids + spec.distractors + 1)],
         "tracklets": [{"person": person_name(r["pid"]), **{k: v for k, v in r.items()
                                                            if k != "pid"}}
@@ -335,6 +335,9 @@ def _card(spec: Preset, protocol: str, seed: int, with_events: bool,
     if spec.multi_visit:
         card["layout"]["frames"] = "<camera>/person_NNNN_V/NNNN.png (visit V, 1-based)"
         card["layout"]["events"] = f"{EVENTS_DIR}/<camera>/person_NNNN_V{events_io.SUFFIX}"
+    if spec.outfit_group > 1:   # look-alike groups: who wears which outfit
+        for entry in card["identities"]:
+            entry["outfit"] = spec.outfit_of(int(entry["pid"]))
     if spec.distractors:   # gallery-only identities, in no split
         card["distractors"] = [person_name(pid) for pid in
                                range(spec.num_ids + 1, spec.num_ids + spec.distractors + 1)]

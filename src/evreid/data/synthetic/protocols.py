@@ -14,7 +14,12 @@ frames): every identity walks through every camera once, PRID-2011 style.
 walks through every camera twice (two tracklets per identity and camera, the
 second one in either direction, so a query has two true matches) and 100
 gallery-only distractor identities (200 tracklets in the gallery camera that
-match no query). Its query set is 300 tracklets, its gallery 500.
+match no query). Its query set is 300 tracklets, its gallery 500. Identities
+come in look-alike groups of 4 that wear one outfit (clothes, hair, skin, bag:
+a uniform and a common haircut) and differ in build and gait only; the
+distractors are dealt round the same groups. Without the groups a frames-only
+model scored 94.7 mAP on clean (measured): no headroom. With them, identity
+rests on body shape and motion, which both sensors see.
 
 Protocols
 ---------
@@ -69,6 +74,7 @@ class Preset:
     num_splits: int = 10
     tracklets_per_camera: int = 1   # visits of each identity to each camera
     distractors: int = 0      # extra identities seen only by the gallery cameras
+    outfit_group: int = 1     # identities wearing one outfit (look-alikes; 1: everyone their own)
 
     def __post_init__(self) -> None:
         if self.event_rate < 1 or self.render_rate % self.event_rate:
@@ -77,9 +83,9 @@ class Preset:
         if not 1 <= self.min_len <= self.max_len or self.num_ids < 2 or self.num_cameras < 2:
             raise EvreidError(f"synthetic preset {self.name}: needs 1 <= min_len <= max_len, "
                               f">= 2 identities and >= 2 cameras")
-        if self.tracklets_per_camera < 1 or self.distractors < 0:
-            raise EvreidError(f"synthetic preset {self.name}: needs tracklets_per_camera >= 1 "
-                              f"and distractors >= 0")
+        if self.tracklets_per_camera < 1 or self.distractors < 0 or self.outfit_group < 1:
+            raise EvreidError(f"synthetic preset {self.name}: needs tracklets_per_camera >= 1, "
+                              f"distractors >= 0 and outfit_group >= 1")
 
     @property
     def multi_visit(self) -> bool:
@@ -94,7 +100,21 @@ class Preset:
             del out["tracklets_per_camera"]
         if self.distractors == 0:
             del out["distractors"]
+        if self.outfit_group == 1:
+            del out["outfit_group"]
         return out
+
+    def outfit_of(self, pid: int) -> int | None:
+        """The look-alike group whose outfit ``pid`` wears (None: an outfit of its own).
+
+        Identities 1..num_ids form consecutive groups of ``outfit_group``; the
+        distractors are dealt round the same groups, so the gallery holds
+        look-alikes that match no query."""
+        if self.outfit_group == 1:
+            return None
+        if pid <= self.num_ids:
+            return (pid - 1) // self.outfit_group
+        return (pid - self.num_ids - 1) % max(1, self.num_ids // self.outfit_group)
 
 
 PRESETS: dict[str, Preset] = {
@@ -103,7 +123,7 @@ PRESETS: dict[str, Preset] = {
     "small": Preset("small", num_ids=64, num_cameras=2, height=128, width=64, min_len=24,
                     max_len=48),
     "medium": Preset("medium", num_ids=300, num_cameras=2, height=128, width=64, min_len=16,
-                     max_len=32, tracklets_per_camera=2, distractors=100),
+                     max_len=32, tracklets_per_camera=2, distractors=100, outfit_group=4),
     "full": Preset("full", num_ids=300, num_cameras=3, height=256, width=128, min_len=32,
                    max_len=96, render_rate=12, event_rate=6),
 }

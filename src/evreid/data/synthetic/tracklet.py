@@ -37,7 +37,7 @@ import numpy as np
 
 from evreid.data.synthetic.cameras import Camera, render_background, sample_camera
 from evreid.data.synthetic.gait import standing_pose, walking_pose
-from evreid.data.synthetic.identities import Identity, sample_identity
+from evreid.data.synthetic.identities import Identity, sample_clothing, sample_identity
 from evreid.data.synthetic.protocols import (
     EFFECTS,
     Effects,
@@ -51,6 +51,7 @@ from evreid.events import Events, EventSimulator, SimulatorConfig, frame_timesta
 
 # seed streams (never reorder: they name the draws of every published dataset)
 STREAM_IDENTITY, STREAM_CAMERA, STREAM_TRACKLET, STREAM_SPLITS, STREAM_VISIT = 1, 2, 3, 4, 5
+STREAM_OUTFIT = 6   # the shared outfit of a look-alike group
 SUB_TRAJECTORY, SUB_OCCLUDERS, SUB_VIDEO_NOISE, SUB_EVENTS, SUB_MIXED = 0, 1, 2, 3, 4
 SUB_DIRECTION = 5   # later visits only
 
@@ -72,8 +73,14 @@ def tracklet_key(pid: int, cam: int, visit: int = 0) -> tuple[int, ...]:
     return (STREAM_VISIT, pid, cam, visit)
 
 
-def identity_of(seed: int, pid: int) -> Identity:
-    return sample_identity(pid, rng_for(seed, STREAM_IDENTITY, pid))
+def identity_of(seed: int, pid: int, outfit: int | None = None) -> Identity:
+    """Identity ``pid``; with an ``outfit`` group it wears that group's clothing draw
+    (its build and gait stay its own)."""
+    ident = sample_identity(pid, rng_for(seed, STREAM_IDENTITY, pid))
+    if outfit is None:
+        return ident
+    return dataclasses.replace(ident, clothing=sample_clothing(rng_for(seed, STREAM_OUTFIT,
+                                                                       outfit)))
 
 
 def camera_of(seed: int, index: int) -> Camera:
@@ -167,7 +174,7 @@ def plan_tracklet(seed: int, preset: Preset, pid: int, cam: int, protocol: str,
     A later visit (``visit`` >= 1) walks either way through the view (a draw of
     its own), so the two tracklets of one camera may show the two sides of the body.
     """
-    ident, camera = identity_of(seed, pid), camera_of(seed, cam)
+    ident, camera = identity_of(seed, pid, preset.outfit_of(pid)), camera_of(seed, cam)
     key = tracklet_key(pid, cam, visit)
     rng = rng_for(seed, *key, SUB_TRAJECTORY)
     length = int(rng.integers(preset.min_len, preset.max_len + 1))
