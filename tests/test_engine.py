@@ -163,6 +163,30 @@ def test_resume_without_checkpoint(tmp_path):
         Trainer(cfg, build_dataset_from_cfg(cfg), tmp_path / "run", resume=True)
 
 
+def test_resume_refuses_changed_training_keys_unless_allowed(tmp_path):
+    # found: resume with SOLVER.BASE_LR 0.01 exited 0, config.yaml said 0.01, the run kept
+    # the checkpoint's 0.001 (the optimiser state carries the old rate)
+    root = make_tiny_reid(tmp_path / "data").parent
+    out = tmp_path / "run"
+    cfg = tiny_cfg(root, out, epochs=2)
+    Trainer(cfg, build_dataset_from_cfg(cfg), out, show_progress=False).train()
+    longer = tiny_cfg(root, out, epochs=3)                 # more epochs: always allowed
+    assert Trainer(longer, build_dataset_from_cfg(longer), out, resume=True,
+                   show_progress=False).start_epoch == 2
+    changed = tiny_cfg(root, out, epochs=3, extra=["SOLVER.BASE_LR", "0.01",
+                                                    "SOLVER.WEIGHT_DECAY", "0.0"])
+    with pytest.raises(EvreidError) as info:
+        Trainer(changed, build_dataset_from_cfg(changed), out, resume=True)
+    assert str(info.value) == (
+        f"cannot resume {out / 'last.pth'}: the config differs from the checkpoint's in "
+        f"SOLVER.BASE_LR 0.001 -> 0.01, SOLVER.WEIGHT_DECAY 0.0005 -> 0.0; restore those "
+        f"values, or pass --allow-config-change to continue with the new ones")
+    trainer = Trainer(changed, build_dataset_from_cfg(changed), out, resume=True,
+                      show_progress=False, allow_config_change=True)
+    group = trainer.optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(0.01) and group["weight_decay"] == 0.0
+
+
 def test_flags_may_follow_overrides(tmp_path, capsys):
     from evreid.cli import main
 

@@ -228,12 +228,27 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch, self.step, self.best = state["epoch"] + 1, state["step"], state["best"]
+        if changed:       # allowed: the restored optimiser must not keep the old values
+            self._apply_solver_config()
         restore_rng_states(state["rng"])
         if self.info.is_main:
             _rewrite_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS, self.start_epoch)
             # a finished run evaluates its last epoch again: drop that row, not duplicate it
             _rewrite_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS,
                          min(self.start_epoch, self.cfg.SOLVER.MAX_EPOCHS - 1))
+
+    def _apply_solver_config(self) -> None:
+        """Learning rate and weight decay from the config, not the checkpoint (whose
+        optimiser and scheduler states would otherwise silently keep the old ones)."""
+        s = self.cfg.SOLVER
+        self.scheduler.base_lrs = [s.BASE_LR for _ in self.optimizer.param_groups]
+        for group, factor in zip(self.optimizer.param_groups,
+                                 (f(self.scheduler.last_epoch)
+                                  for f in self.scheduler.lr_lambdas), strict=True):
+            group["initial_lr"] = s.BASE_LR
+            group["lr"] = s.BASE_LR * factor
+            group["weight_decay"] = s.WEIGHT_DECAY
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     # --- loop ----------------------------------------------------------------
     def _train_step(self, batch: dict) -> dict[str, float]:
