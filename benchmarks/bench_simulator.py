@@ -6,7 +6,7 @@ Figures are recorded in benchmarks/RESULTS.md.
 
 Parts:
 1. Synthetic video (a textured figure walking over a textured background) at
-   256x128 and 128x64: the compiled (numba) kernel, the NumPy and torch paths,
+   256x128 and 128x64: the compiled (numba) kernel and the NumPy reference,
    linear interpolation (no sub-steps), the low-pass filter (per-pixel
    sub-steps, NumPy) and optical-flow upsampling.
 2. A reference emulator kept in this file: the textbook per-pixel Python loop
@@ -124,11 +124,6 @@ def reference_agrees() -> bool:
 
 
 def synthetic_rows(n_frames: int) -> list[dict]:
-    import torch
-
-    # one intra-op thread: on a shared 2-core machine OpenMP spinning makes torch-cpu
-    # several times slower with 2 threads
-    torch.set_num_threads(1)
     rows = []
     for h, w in ((256, 128), (128, 64)):
         frames = synthetic_video(n_frames, h, w)
@@ -138,11 +133,6 @@ def synthetic_rows(n_frames: int) -> list[dict]:
             ("compiled realistic", SimulatorConfig.preset("realistic"), "numba"),
             ("numpy clean", SimulatorConfig.preset("clean"), "numpy"),
             ("numpy realistic", SimulatorConfig.preset("realistic"), "numpy"),
-            ("torch-cpu clean", SimulatorConfig.preset("clean"), "cpu"),
-            ("torch-cpu realistic", SimulatorConfig.preset("realistic"), "cpu"),
-            *([("torch-cuda clean", SimulatorConfig.preset("clean"), "cuda"),
-               ("torch-cuda realistic", SimulatorConfig.preset("realistic"), "cuda")]
-              if torch.cuda.is_available() else []),
             ("numpy realistic + low-pass 200 Hz (sub-steps)",
              SimulatorConfig.preset("realistic", cutoff_hz=200.0), None),
             ("compiled realistic + flow upsampling",
@@ -151,7 +141,7 @@ def synthetic_rows(n_frames: int) -> list[dict]:
         for name, cfg, device in cases:
             def run(cfg=cfg, device=device, frames=frames, times=times) -> int:
                 return len(simulate(frames, times, cfg, seed=0, device=device))
-            run()   # warm-up (torch import, caches)
+            run()   # warm-up (the kernel loaded from numba's cache, allocator)
             seconds, events = _best(run)
             rows.append(_row(f"{h}x{w} {name}", n_frames, seconds, events))
         # reference loop on a pixel subset, scaled to whole frames
@@ -214,7 +204,7 @@ def mars_rows(workers: int) -> list[dict]:
     start = time.perf_counter()
     import multiprocessing
 
-    # torch (imported above for the torch-path rows) is not fork-safe: spawn workers
+    # spawned workers, as evreid simulate's once torch is loaded (fork is not safe then)
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_load_and_simulate, jobs))
@@ -246,20 +236,25 @@ def cache_row(workers: int) -> dict:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         seconds = time.perf_counter() - start
         summary = json.loads(out)
-        size = sum(p.stat().st_size for p in Path(tmp).rglob("*.npz"))
+        size = sum(p.stat().st_size for p in Path(tmp).rglob("*.evs"))
     row = _row(f"evreid simulate --dataset mars (train+test, {summary['tracklets']} tracklets, "
-               f"writes .npz cache, {size / 1e6:.0f} MB), {workers} processes",
+               f"writes the .evs cache, {size / 1e6:.0f} MB), {workers} processes",
                summary["frames"], seconds, summary["events"])
     return row
 
 
 def _machine() -> str:
-    import torch
+    import numba
 
-    text = f"{os.cpu_count()} CPUs, torch {torch.__version__}"
-    if torch.cuda.is_available():
-        text += f", GPU {torch.cuda.get_device_name(0)} (torch-cuda rows)"
-    return text
+    model = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{model}, {os.cpu_count()} CPUs, NumPy {np.__version__}, "
+            f"numba {numba.__version__}")
 
 
 def to_markdown(rows: list[dict], command: str) -> str:

@@ -141,8 +141,8 @@ def select(all_tracklets: list[list[Path]], n_frames: int) -> list[np.ndarray]:
 def run_once_evreid(videos: list[np.ndarray], seed: int, device: str | None = None) -> dict:
     """The same loop through evreid's simulator (``realistic`` preset).
 
-    ``device`` None is the default CPU path (the compiled kernel); a torch device
-    ("cpu", "cuda") runs the torch path there. Events come back to the host either way.
+    ``device``: evreid's implementation (None: the default, the compiled kernel;
+    "numpy": the reference).
     """
     from evreid.events import SimulatorConfig, frame_timestamps_us, simulate
     from evreid.events.simulator import EventSimulator
@@ -157,7 +157,7 @@ def run_once_evreid(videos: list[np.ndarray], seed: int, device: str | None = No
         frames += len(video)
     intervals = frames - len(videos)
     compiled = EventSimulator(2, 2, config, device=device).compiled
-    path = "compiled (numba)" if compiled else "numpy" if device is None else f"torch-{device}"
+    path = "compiled (numba)" if compiled else "numpy"
     return {"frames": frames, "tracklets": len(videos), "seconds": seconds,
             "frames_per_s": frames / seconds, "events": events,
             "events_per_frame": events / frames,
@@ -284,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--device", default=None,
-                    help="torch device (cpu, cuda): v2e's (default cpu); with --simulator "
-                         "evreid, run evreid's torch path there (default: its compiled CPU "
+                    help="v2e's torch device (cpu, cuda; default cpu); with --simulator "
+                         "evreid, its implementation (numba, numpy; default: the compiled "
                          "kernel)")
     ap.add_argument("--repeats", type=int, default=1, help="timed runs (best and median reported)")
     ap.add_argument("--warmup", type=int, default=5, help="warm-up frames (not timed)")
@@ -361,7 +361,7 @@ def main_evreid(args: argparse.Namespace) -> int:
     print(f"input: {sum(len(v) for v in videos)} frames of {h}x{w} (HxW) luma in {len(videos)} "
           f"tracklets at {FPS:g} fps; preset realistic")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    # compile / load the kernel, or initialise the torch device
+    # load the compiled kernel from numba's cache
     run_once_evreid([videos[0][: max(args.warmup, 2)]], args.seed, args.device)
     runs = []
     for r in range(args.repeats):

@@ -1,16 +1,15 @@
-"""The simulator's inner loop compiled with numba: sample intervals, all pixels.
+"""The pixel model compiled with numba: sample intervals, all pixels, in plain numba.
 
-Why: the vectorised NumPy path makes about 35 array passes per event (repeat,
-cumsum, gathers, a radix sort). Here a vectorised pass over all pixels finds each
-one's crossings, a second pass over the pixels that fire (or have noise) writes
-their events (up to eight of a pixel at once, as vectors written in LLVM IR), and a
-radix sort on the interval's microseconds orders them; the pixel state is advanced
-in place. ``run_interval`` does one interval; ``run_video`` every interval of a grey
-uint8 video in one compiled call (no Python between frames: ~15 us a frame). It is
-the same model as :class:`evreid.events.simulator.EventSimulator` performed with
-the same float64 operations in the same order (no fast-math, so no fused
-multiply-add), hence the same events, bit for bit; tests hold the two paths to
-that.
+Why: the NumPy reference (:class:`evreid.events.pixel_model.PixelModel`) makes tens
+of array passes per event (repeat, cumsum, gathers, sorts). Here a branch-free pass
+over all pixels finds each one's crossings, a second pass over the pixels that fire
+(or have noise) writes their events, and a radix sort on the interval's microseconds
+orders them; the pixel state is advanced in place. ``run_interval`` does one
+interval; ``run_video`` every interval of a grey uint8 video in one compiled call (no
+Python between frames). It is the reference's model performed with the same float64
+operations in the same order (no fast-math, so no fused multiply-add), hence the same
+events, bit for bit; tests hold the two to that. How fast, and what each device
+below bought: docs/SIMULATOR.md.
 
 Covered: thresholds with mismatch, leak, shot noise (each noise event cuts its
 pixel's segment at its instant), refractory period. Not covered (the caller
@@ -38,7 +37,7 @@ _RADIX_SPAN = 1 << 24
 #: as int32 microseconds after its start. ``EventSimulator`` gives longer ones to NumPy.
 MAX_SPAN = int(np.iinfo(np.int32).max)
 #: A segment's first crossings are written without a branch on its count (most
-#: firing pixels cross once or twice; two measured fastest, four slower).
+#: firing pixels cross once or twice).
 _SHORT = 2
 #: A segment's crossings are written this many at a time (``_emit_wide``).
 _WIDE = 8
@@ -59,7 +58,7 @@ _BUSY_COUNT = np.array([bin(mask).count("1") for mask in range(256)], np.int64)
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 # Hot loops index arrays with unsigned integers: numba then leaves out the
 # negative-index wraparound (a shift, a mask and an add on every access), which
-# made pass 2 and the sort about a fifth slower.
+# is measurable in pass 2 and the sort.
 _u = np.uint64
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -131,8 +130,8 @@ def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, lin
     # segment (t_a, t_b] -- its signed crossing count, end reference and the line
     # A + k*B its event times lie on. Pass 2 emits the events, and redoes pixels with
     # noise. The arithmetic is the noisy path's, written out again on purpose:
-    # through a shared helper this loop no longer vectorises (2.5x slower). It
-    # touches as few bytes per pixel as it can: memory traffic is most of its time.
+    # through a shared helper this loop no longer vectorises. It touches as few
+    # bytes per pixel as it can: memory traffic is most of its time.
     for i_s in range(P):
         i = _u(i_s)
         r = ref[i]
@@ -220,8 +219,7 @@ def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b,
             a += 1
             A = line_a[i]
             B = line_b[i]
-            # eight crossings at a time while the refractory period drops none (the
-            # first eight apart: a loop there too cost more than it saved)
+            # eight crossings at a time while the refractory period drops none
             if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, words):
                 k0 = np.int64(_WIDE)
                 while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
@@ -324,10 +322,10 @@ def _write_sorted(n, t_a, span, words, work, out_t, out_x, out_y, out_p, offset)
 
     An LSD radix sort on the microsecond within the interval, one byte a pass (two
     passes for up to 65,535 us, three up to 2**24), between ``words`` and ``work``:
-    each pass scatters into 256 sequential runs, which stay in cache, where one
-    counting sort over every microsecond scattered at random (28 % slower), and the
-    words are unpacked in a last sequential pass (scattering straight into the four
-    outputs was slower). Longer intervals take a merge sort.
+    each pass scatters into 256 sequential runs, which stay in cache (a counting sort
+    over every microsecond scatters at random), and the words are unpacked in a last
+    sequential pass into the four outputs (cold memory: scattering straight there is
+    dearer). Longer intervals take a merge sort.
     """
     if span >= _RADIX_SPAN:
         order = np.argsort(words[:n] >> 32, kind="mergesort")
@@ -609,9 +607,9 @@ def run_video(table: np.ndarray, frames: np.ndarray, times: np.ndarray, L0: np.n
             break
         # interval k's events wait in the words: room for them and the rest of the video
         # at the rate so far, then on from the next interval. An empty sink is sized by
-        # the first interval (nothing to copy) with a wide margin: on the benchmark's 64
-        # videos the rest ran at 0.3-2.5x its rate, and a late growth copies every
-        # event so far, while room never written costs no memory traffic
+        # the first interval (nothing to copy) with a wide margin: a video's later
+        # intervals can run at a few times its rate, a late growth copies every event
+        # so far, while room never written costs no memory traffic
         rate = 2.0 if k == 1 else 1.25
         sink.reserve(n + int((sink.size + n) * (N - 1 - k) * rate / k))
         _write_sorted(n, times[k - 1], times[k] - times[k - 1], b.words, b._work, sink.t,
