@@ -36,6 +36,23 @@ def _raise_exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def die_with_parent(signum: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent exits (prctl
+    PR_SET_PDEATHSIG), so workers never outlive a command that was stopped or
+    killed; elsewhere nothing changes. Returns whether it was set."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def _portable(exc: BaseException) -> BaseException:
     """The exception itself when it survives pickling, else a RuntimeError with its text."""
     import pickle
@@ -51,6 +68,7 @@ def _portable(exc: BaseException) -> BaseException:
 def _worker(conn: Any, fn: Callable, initializer: Callable | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_exit)
+    die_with_parent(signal.SIGTERM)     # a killed parent: stop, removing temp files
     if initializer is not None:
         initializer(*initargs)
     while True:
@@ -170,6 +188,9 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
 
 def _ignore_sigint_then(init: Callable | None, worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # PyTorch's own check for a dead parent runs every 5 s; a stopped command should not
+    # leave readers behind that long (they only read, so SIGKILL is safe)
+    die_with_parent(signal.SIGKILL)
     if init is not None:
         init(worker_id)
 
@@ -178,8 +199,8 @@ def shield_loader_workers(loader: Any) -> Any:
     """Make a DataLoader's workers ignore Ctrl-C (SIGINT reaches the whole process group).
 
     Otherwise a worker dies of it first and the main process reports "DataLoader
-    worker exited unexpectedly" instead of stopping as interrupted; the workers
-    still end with the main process (PyTorch watches for that). Returns ``loader``.
+    worker exited unexpectedly" instead of stopping as interrupted. The workers
+    end with the main process (prctl PDEATHSIG). Returns ``loader``.
     """
     import functools
 
