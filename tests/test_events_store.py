@@ -201,3 +201,29 @@ def test_events_convert_command_turns_an_old_cache_into_a_store(tmp_path, capsys
     assert "10 frame windows" in capsys.readouterr().out
     assert read_events(tmp_path / "new.evs").equals(ev)
     assert cache_is_fresh(tmp_path / "new.evs", cfg, num_frames=10)
+
+
+def test_single_polarity_runs_take_the_branch_free_counts_and_match_the_reference(tmp_path):
+    """One polarity per pixel (as a simulator gives within a window): the fast count
+    pass, with long runs, large residuals and a run above uint8's range, equals the
+    reference binning; the run above the range falls back and saturates, counted."""
+    rng = np.random.default_rng(7)
+    ev = random_events(rng, n=30_000, width=16, height=8, ties=False)
+    pol = np.where((ev.x + ev.y) % 2 == 0, 1, -1).astype(np.int8)
+    t = np.concatenate([ev.t, np.full(300, 200_001) + np.arange(300) * 3])
+    x = np.concatenate([ev.x, np.full(300, 3)])
+    y = np.concatenate([ev.y, np.full(300, 2)])
+    p = np.concatenate([pol, np.where((3 + 2) % 2 == 0, 1, -1) * np.ones(300, np.int8)])
+    ev = Events.from_unsorted(t, x, y, p, 16, 8)
+    times = frame_times()
+    write_store(tmp_path / "f.evs", ev, times)
+    store = EventStore(tmp_path / "f.evs")
+    ref = tracklet_from_times(ev, times)
+    idx = np.arange(len(times))
+    got, saturated = store.bin_frames(idx, 3, "count", np.int32)
+    np.testing.assert_array_equal(got, ref.tensor(idx, 3, "count"))
+    assert saturated == 0
+    small, saturated = store.bin_frames(idx, 1, "count", np.uint8)
+    want = ref.tensor(idx, 1, "count")
+    np.testing.assert_array_equal(small, np.minimum(want, 255))
+    assert saturated == int(np.maximum(want - 255, 0).sum()) > 0

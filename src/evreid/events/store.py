@@ -209,15 +209,166 @@ def _plane_value(raw: np.ndarray, i: int, m: int, size: int) -> int:
     return value
 
 
+def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, tsize,
+                     duration, bins, out, slot, top, run_pix, run_n, order):
+    """Counts of a window with one polarity per run and no run longer than ``top``
+    (then no cell can saturate): the runs in passes with no data-dependent branch per
+    event or per mask bit -- run pixels appended branch-free from the bitmap, then the
+    single-event runs, then the longer ones (their inner times walked along the line
+    with a running quotient and remainder). Returns the event count, or -1 when a
+    run is longer than ``top`` (the caller then takes :func:`_bin_frame`)."""
+    nedges = bins - 1
+    edges = np.empty(max(nedges, 1), np.int64)
+    for e in range(1, bins):
+        edges[e - 1] = (e * duration) // bins if duration > 0 else 1 << 62
+    runs = 0
+    for byte_i in range(len(mask)):
+        byte = mask[byte_i]
+        if byte == 0:
+            continue
+        base = byte_i * 8
+        for bit in range(8):
+            run_pix[runs] = base + bit
+            runs += (byte >> (7 - bit)) & 1
+    i_nbig = 0
+    longest = 0
+    singles = 0
+    multis = runs
+    for r in range(runs):
+        n = np.int64(n8[r])
+        if n == 255:
+            n = np.int64(n_big[i_nbig])
+            i_nbig += 1
+        run_n[r] = n
+        longest = max(longest, n)
+        # singles fill order[] from the front, longer runs from the back (in run order
+        # once reversed below)
+        one = n == 1
+        order[singles if one else multis - 1] = r
+        singles += one
+        multis -= not one
+    if longest > top:
+        return -1
+    m_single = singles
+    n_multi = runs - singles
+    for i in range(m_single):
+        r = order[i]
+        t = _plane_value(t_single, i, m_single, tsize)
+        idx = 0
+        for e in range(nedges):
+            idx += t > edges[e]
+        chan = 1 - ((pol[r >> 3] >> (7 - (r & 7))) & 1)
+        out[slot, idx, chan, run_pix[r]] += 1
+    total = m_single
+    i_inner = 0
+    i_big = 0
+    for i in range(n_multi):
+        r = order[runs - 1 - i]
+        n = run_n[r]
+        pix = run_pix[r]
+        chan = 1 - ((pol[r >> 3] >> (7 - (r & 7))) & 1)
+        first = _plane_value(t_ends, i, 2 * n_multi, tsize)
+        span = _plane_value(t_ends, n_multi + i, 2 * n_multi, tsize)
+        idx = 0
+        for e in range(nedges):
+            idx += first > edges[e]
+        out[slot, idx, chan, pix] += 1
+        idx = 0
+        for e in range(nedges):
+            idx += first + span > edges[e]
+        out[slot, idx, chan, pix] += 1
+        # inner point j: first + (j * span + (n - 1) // 2) // (n - 1) + residual
+        den = n - 1
+        q_step = span // den
+        r_step = span - q_step * den
+        q_line = 0
+        r_line = den // 2
+        for _ in range(n - 2):
+            q_line += q_step
+            r_line += r_step
+            if r_line >= den:
+                r_line -= den
+                q_line += 1
+            res = np.int64(inner[i_inner])
+            i_inner += 1
+            if res == -128:
+                res = np.int64(inner_big[i_big])
+                i_big += 1
+            t = first + q_line + res
+            idx = 0
+            for e in range(nedges):
+                idx += t > edges[e]
+            out[slot, idx, chan, pix] += 1
+        total += n
+    return total
+
+
+def _bin_run_general(out, slot, pix, n, first, span, run_on, mixed, pol_ev, ev, inner,
+                     inner_big, i_inner, i_big, duration, bins, voxel, top, saturated):
+    """One run event by event (voxels, mixed polarity, runs longer than ``top``);
+    returns the event counter after it."""
+    for j in range(n):
+        if j == 0:
+            t = first
+        elif j == n - 1:
+            t = first + span
+        else:
+            res = int(inner[i_inner])
+            i_inner += 1
+            if res == -128:
+                res = int(inner_big[i_big])
+                i_big += 1
+            t = first + (j * span + (n - 1) // 2) // (n - 1) + res
+        on = run_on
+        if mixed:
+            on = (pol_ev[ev >> 3] >> (7 - (ev & 7))) & 1
+        chan = 0 if on else 1
+        ev += 1
+        if voxel and (duration <= 0 or bins == 1):
+            out[slot, 0, chan, pix] += 1.0
+        elif voxel:
+            tau = t / duration * (bins - 1)
+            lo = int(np.floor(tau))
+            frac = tau - lo
+            lo = min(lo, bins - 1)
+            hi = min(lo + 1, bins - 1)
+            out[slot, lo, chan, pix] += 1.0 - frac
+            if hi > lo:
+                out[slot, hi, chan, pix] += frac
+        else:
+            # bin b holds (b * D / bins, (b + 1) * D / bins]: count the edges passed,
+            # t * bins > b * D, in integers and without a division
+            idx = 0
+            if duration > 0:
+                for e in range(1, bins):
+                    if t * bins > e * duration:
+                        idx += 1
+            if out[slot, idx, chan, pix] < top:
+                out[slot, idx, chan, pix] += 1
+            else:
+                saturated[0] += 1
+    return ev
+
+
 def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big, tsize,
                duration, bins, voxel, out, slot, top, saturated):
-    """Histogram one window's events into ``out[slot, bin, polarity, pixel]`` straight
-    from its streams (the same decoding as :func:`decode_frame`, no event arrays).
-    Counts use the sub-window rule of ``to_count_frames``, voxels the bilinear rule of
-    ``to_voxel``; polarity channel 0 = ON. Counts stop at ``top`` (the dtype's
-    maximum): each event that finds its cell full adds one to ``saturated[0]``."""
+    """Histogram one window's events into ``out[slot, bin, polarity, pixel]`` (zeros on
+    entry) straight from its streams (the same decoding as :func:`decode_frame`, no
+    event arrays). Counts use the sub-window rule of ``to_count_frames``, voxels the
+    bilinear rule of ``to_voxel``; polarity channel 0 = ON. Counts stop at ``top``
+    (the dtype's maximum): each event that finds its cell full adds one to
+    ``saturated[0]``.
+
+    The common case takes no branch per event: a run (one pixel of one window) of
+    one polarity and at most ``top`` events cannot saturate a cell that starts at
+    zero, and its inner times walk the straight line with a running quotient and
+    remainder (one division per run); other runs go event by event."""
     m_single = len(t_single) // tsize
     n_multi = len(t_ends) // (2 * tsize)
+    # t lies in bin b when t * bins > e * duration for the b edges e = 1..b
+    edges = np.empty(max(bins - 1, 0), np.int64)
+    for e in range(1, bins):
+        edges[e - 1] = (e * duration) // bins if duration > 0 else 1 << 62
     r = 0
     i_single = 0
     i_multi = 0
@@ -248,46 +399,55 @@ def _bin_frame(mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big,
                 first = _plane_value(t_ends, i_multi, 2 * n_multi, tsize)
                 span = _plane_value(t_ends, n_multi + i_multi, 2 * n_multi, tsize)
                 i_multi += 1
-            for j in range(n):
-                if j == 0:
-                    t = first
-                elif j == n - 1:
-                    t = first + span
-                else:
+            if voxel or mixed or n > top:
+                ev = _bin_run_general(out, slot, pix, n, first, span, run_on, mixed, pol_ev,
+                                      ev, inner, inner_big, i_inner, i_big, duration, bins,
+                                      voxel, top, saturated)
+                if n >= 3:
+                    for j in range(n - 2):
+                        if inner[i_inner + j] == -128:
+                            i_big += 1
+                    i_inner += n - 2
+                r += 1
+                continue
+            # counts: no cell of this run can pass ``top`` (n <= top), so no checks;
+            # the bin of t is the number of edges below it
+            chan = 0 if run_on else 1
+            idx = 0
+            for e in range(bins - 1):
+                idx += first > edges[e]
+            out[slot, idx, chan, pix] += 1
+            if n >= 2:
+                last = first + span
+                idx = 0
+                for e in range(bins - 1):
+                    idx += last > edges[e]
+                out[slot, idx, chan, pix] += 1
+            if n >= 3:
+                # line point j: first + (j * span + (n - 1) // 2) // (n - 1), walked with
+                # a running quotient and remainder (one division per run)
+                den = n - 1
+                q_step = span // den
+                r_step = span - q_step * den
+                q_line = 0
+                r_line = den // 2
+                for _ in range(1, n - 1):
+                    q_line += q_step
+                    r_line += r_step
+                    if r_line >= den:
+                        r_line -= den
+                        q_line += 1
                     res = int(inner[i_inner])
                     i_inner += 1
                     if res == -128:
                         res = int(inner_big[i_big])
                         i_big += 1
-                    t = first + (j * span + (n - 1) // 2) // (n - 1) + res
-                on = run_on
-                if mixed:
-                    on = (pol_ev[ev >> 3] >> (7 - (ev & 7))) & 1
-                chan = 0 if on else 1
-                ev += 1
-                if voxel and (duration <= 0 or bins == 1):
-                    out[slot, 0, chan, pix] += 1.0
-                elif voxel:
-                    tau = t / duration * (bins - 1)
-                    lo = int(np.floor(tau))
-                    frac = tau - lo
-                    lo = min(lo, bins - 1)
-                    hi = min(lo + 1, bins - 1)
-                    out[slot, lo, chan, pix] += 1.0 - frac
-                    if hi > lo:
-                        out[slot, hi, chan, pix] += frac
-                else:
-                    # bin b holds (b * D / bins, (b + 1) * D / bins]: count the edges
-                    # passed, t * bins > b * D, in integers and without a division
+                    t = first + q_line + res
                     idx = 0
-                    if duration > 0:
-                        for e in range(1, bins):
-                            if t * bins > e * duration:
-                                idx += 1
-                    if out[slot, idx, chan, pix] < top:
-                        out[slot, idx, chan, pix] += 1
-                    else:
-                        saturated[0] += 1
+                    for e in range(bins - 1):
+                        idx += t > edges[e]
+                    out[slot, idx, chan, pix] += 1
+            ev += n
             r += 1
     return ev
 
@@ -296,7 +456,10 @@ try:
     import numba as _numba
 
     _plane_value = _numba.njit(cache=True, inline="always")(_plane_value)
-    _bin_frame = _numba.njit(cache=True)(_bin_frame)
+    _bin_run_general = _numba.njit(cache=True, error_model="numpy")(_bin_run_general)
+    _bin_counts_fast = _numba.njit(cache=True, nogil=True, error_model="numpy")(
+        _bin_counts_fast)
+    _bin_frame = _numba.njit(cache=True, nogil=True, error_model="numpy")(_bin_frame)
 except ImportError:  # a declared dependency: this only keeps a broken install usable
     pass
 
@@ -585,17 +748,24 @@ class EventStore:
         saturated = np.zeros(1, np.int64)
         out = np.zeros((len(frames), bins, 2, idx.height * idx.width), dtype)
         tsize = np.dtype(idx.time_dtype).itemsize
+        npix = idx.height * idx.width
+        scratch = (np.empty(npix, np.int64), np.empty(npix, np.int64), np.empty(npix, np.int64))
         for slot, (k, streams) in enumerate(zip(frames, self._chunks(frames), strict=True)):
             if not streams[0]:
                 continue
             mask, n8, n_big, pol, pol_ev, t_single, t_ends, inner, inner_big, _ = streams
             start, end = idx.windows[k]
+            args = (_as_u8(mask), _as_u8(n8), _as_u8(n_big).view("<u4"), _as_u8(pol))
+            tail = (_as_u8(t_single), _as_u8(t_ends), _as_u8(inner).view(np.int8),
+                    _as_u8(inner_big).view("<i8"), tsize, int(end - start), int(bins))
             try:
-                got = _bin_frame(_as_u8(mask), _as_u8(n8), _as_u8(n_big).view("<u4"),
-                                 _as_u8(pol), _as_u8(pol_ev), _as_u8(t_single), _as_u8(t_ends),
-                                 _as_u8(inner).view(np.int8), _as_u8(inner_big).view("<i8"),
-                                 tsize, int(end - start), int(bins), voxel, out, slot, top,
-                                 saturated)
+                got = -1
+                if not voxel and not pol_ev:
+                    got = _bin_counts_fast(*args, *tail, out, slot, top, scratch[0],
+                                           scratch[1], scratch[2])
+                if got < 0:
+                    got = _bin_frame(*args, _as_u8(pol_ev), *tail, voxel, out, slot, top,
+                                     saturated)
             except IndexError as exc:
                 raise EvreidError(f"{self.path}: corrupt chunk of frame {k} ({exc})") from None
             if got != idx.frame_counts[k]:
