@@ -193,3 +193,21 @@ def test_synth_stops_and_leaves_nothing_half_made(tmp_path):
     assert seconds < STOP_SECONDS
     check_status(proc, err, "synth", twice=False)
     assert list(tmp_path.iterdir()) == []      # no staging folder, no half dataset
+
+
+def _stubborn(x: int) -> int:
+    if x == 0:
+        time.sleep(0.5)               # let the other worker start its task
+        raise EvreidError("item 0 failed")
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # like a long compiled call
+    time.sleep(60)
+    return x
+
+
+def test_pool_kills_a_worker_that_does_not_stop_and_reports_its_item():
+    abandoned = []
+    start_time = time.monotonic()
+    with pytest.raises(EvreidError, match="^item 0 failed$"):
+        list(imap_unordered(_stubborn, [0, 1], 2, on_abandon=abandoned.append))
+    assert abandoned == [1]
+    assert time.monotonic() - start_time < STOP_SECONDS

@@ -29,7 +29,9 @@ from typing import Any
 
 from evreid.errors import EvreidError
 
-GRACE_SECONDS = 3.0
+# how long a worker may take to notice SIGTERM (it is noticed between Python bytecodes,
+# so a long compiled call delays it) before SIGKILL
+GRACE_SECONDS = 2.0
 
 
 def _raise_exit(signum: int, frame: Any) -> None:
@@ -99,7 +101,8 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _stop(procs: list, conns: list, clean: bool) -> None:
+def _stop(procs: list, conns: list, clean: bool,
+          abandoned: Callable[[], None] | None = None) -> None:
     with _sigint_ignored():
         if clean:      # all work done: ask politely
             for conn in conns:
@@ -112,23 +115,30 @@ def _stop(procs: list, conns: list, clean: bool) -> None:
         deadline = time.monotonic() + GRACE_SECONDS
         for proc in procs:
             proc.join(max(0.0, deadline - time.monotonic()))
+        killed = False
         for proc in procs:
             if proc.is_alive():
                 proc.kill()
                 proc.join(1.0)
+                killed = True
         for conn in conns:
             conn.close()
+        if killed and abandoned is not None:
+            abandoned()      # SIGKILL skips a worker's clean-up: the caller does it
 
 
 def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
                    initializer: Callable | None = None, initargs: tuple = (),
-                   context: str | None = "spawn") -> Iterator[Any]:
+                   context: str | None = "spawn",
+                   on_abandon: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """``fn(item)`` for every item, in ``workers`` processes; results as they finish.
 
     With one worker (or one item) everything runs here, in order. A task's
     exception is re-raised here as itself (EvreidError stays one clear line);
     a worker that dies is an EvreidError naming its exit code. ``fn`` and
     ``initializer`` must be importable module-level functions (spawn).
+    ``on_abandon(item)`` runs here for every item whose worker had to be killed
+    (SIGKILL after the grace period), e.g. to remove its temp files.
     """
     items = list(items)
     if workers < 1:
@@ -141,6 +151,7 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
     procs: list = []
     conns: list = []
     clean = False
+    busy: dict = {}      # connection -> (process, task index)
     try:
         for _ in range(min(workers, len(items))):
             parent, child = ctx.Pipe()
@@ -151,7 +162,6 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
             procs.append(proc)
             conns.append(parent)
         todo = iter(enumerate(items))
-        busy: dict = {}      # connection -> (process, task index)
 
         def feed(conn: Any, proc: Any) -> None:
             task = next(todo, None)
@@ -183,7 +193,12 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
                                           f"{proc.exitcode}) on task {busy[conn][1]}")
         clean = True
     finally:
-        _stop(procs, conns, clean)
+        def abandoned() -> None:
+            if on_abandon is not None:
+                for _, index in list(busy.values()):
+                    on_abandon(items[index])
+
+        _stop(procs, conns, clean, abandoned)
 
 
 def _ignore_sigint_then(init: Callable | None, worker_id: int) -> None:

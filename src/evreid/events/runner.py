@@ -68,6 +68,13 @@ def dataset_jobs(dataset: Any, events_dir: str | os.PathLike, seed: int = 0,
                 str(cache_path(events_dir, key)), tracklet_seed(seed, key)) for key in keys]
 
 
+def _remove_temps(task: tuple) -> None:
+    """A worker killed while writing leaves its temp file: remove it (evreid.parallel)."""
+    from evreid.utils import remove_stale_temps
+
+    remove_stale_temps(task[0].out)
+
+
 def simulate_dataset(name: str, root: str | os.PathLike, config: SimulatorConfig, *,
                      events_dir: str | os.PathLike | None = None, seed: int = 0,
                      workers: int = 1, shard: str | tuple[int, int] = (0, 1),
@@ -106,7 +113,8 @@ def simulate_dataset(name: str, root: str | os.PathLike, config: SimulatorConfig
         # files removed (evreid.parallel); a re-run resumes from what is there
         for result in imap_unordered(_run_job_star, [(job, config, force, device)
                                                      for job in jobs],
-                                     workers, initializer=_worker_init, context=method):
+                                     workers, initializer=_worker_init, context=method,
+                                     on_abandon=_remove_temps):
             results.append(result)
             if bar is not None:
                 bar.update(1)
