@@ -117,51 +117,38 @@ def test_pixel_tags_decode_to_their_pixels(height, width):
 
 
 @pytest.fixture(scope="module")
-def wide_and_scalar():
-    """(vector writer, scalar writer) of one segment, each into its own words."""
+def writer():
+    """The kernel's segment writer, callable from Python."""
     import numba
 
     @numba.njit
-    def wide(A, B, k0, m, tag, last, R, t_a, t_b, words):
-        return _kernel._emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, 0, words)
-
-    @numba.njit
-    def scalar(A, B, m, tag, last, R, t_a, t_b, words):
+    def emit(A, B, m, tag, last, R, t_a, t_b, words):
         return _kernel._emit(A, B, m, tag, last, R, t_a + 1, t_a, t_b, 0, words)
 
-    return wide, scalar
+    return emit
 
 
 @settings(max_examples=300, deadline=None)
-@given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0),
-       k0=st.sampled_from([0, 8, 16]), m=st.integers(1, 8), last=st.integers(-20_000, 0),
-       refractory=st.sampled_from([0, 1, 500, 5_000]), on=st.booleans())
-def test_wide_writer_equals_scalar_writer(wide_and_scalar, a, b, k0, m, last, refractory, on):
-    # pass 2 writes crossings k0+1 .. k0+8 of a segment as one vector: the very words of
-    # the scalar writer, and "all kept" exactly when no gap among the first m (the
-    # first's to ``last``) is under the refractory period
-    wide, scalar = wide_and_scalar
+@given(a=st.floats(-5_000.0, 45_000.0), b=st.floats(0.0, 12_000.0), m=st.integers(1, 20),
+       last=st.integers(-20_000, 0), refractory=st.sampled_from([0, 1, 500, 5_000]),
+       on=st.booleans())
+def test_segment_writer_times_tags_and_refractory_filter(writer, a, b, m, last, refractory, on):
+    # crossing k at rint(a + k*b) clamped to (t_a, t_b], the pixel's tag in the low half,
+    # and the sequential refractory filter: kept when at least R after the last kept one
     t_a, t_b = 0, 40_000
     tag = np.int32(7 | 3 << 16) | (0 if on else np.int32(_kernel._TAG_OFF))
-    w = _kernel._WIDE
-    words = np.full(w, -1, np.int64)
-    kept = wide(a, b, np.int64(k0), np.int64(m), tag, np.int64(last), np.int64(refractory),
-                t_a, t_b, words)
-    every = np.full(k0 + w, -2, np.int64)
-    scalar(a, b, k0 + w, tag, np.int64(-10**9), 0, t_a, t_b, every)
-    assert np.array_equal(words, every[k0:])
-    assert np.all(words.astype(np.int32) == tag)                # the low half: the tag
-    times = np.concatenate([[last], (words[:m] >> 32) + t_a])
-    assert np.all((times[1:] > t_a) & (times[1:] <= t_b))
-    assert kept == bool(np.all(np.diff(times) >= refractory))
-    if k0 == 0:                   # the scalar writer's own refractory filter agrees
-        filtered = np.zeros(w, np.int64)
-        n, last_kept = scalar(a, b, m, tag, np.int64(last), np.int64(refractory), t_a, t_b,
-                              filtered)
-        assert kept == (n == m)
-        if kept:
-            assert np.array_equal(words[:m], filtered[:m])
-            assert last_kept == times[-1]
+    words = np.full(m + _kernel._SHORT, -1, np.int64)
+    n, last_kept = writer(a, b, np.int64(m), tag, np.int64(last), np.int64(refractory), t_a,
+                          t_b, words)
+    times = np.clip(np.rint(a + np.arange(1, m + 1) * b).astype(np.int64), t_a + 1, t_b)
+    kept, prev = [], last
+    for t in times.tolist():
+        if refractory == 0 or t - prev >= refractory:
+            kept.append(t)
+            prev = t
+    assert n == len(kept) and last_kept == prev
+    assert ((words[:n] >> 32) + t_a).tolist() == kept
+    assert np.all(words[:n].astype(np.int32) == tag)
 
 
 @pytest.mark.parametrize("noise_hz", [50.0, 2000.0])

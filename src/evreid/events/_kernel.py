@@ -39,8 +39,6 @@ MAX_SPAN = int(np.iinfo(np.int32).max)
 #: A segment's first crossings are written without a branch on its count (most
 #: firing pixels cross once or twice).
 _SHORT = 2
-#: A segment's crossings are written this many at a time (``_emit_wide``).
-_WIDE = 8
 #: Events are buffered as int64 words, (microseconds after the interval's start) << 32 |
 #: tag, which the sort orders as they are; the tag packs x in bits 0-15, y in bits 16-30
 #: and an OFF polarity in the sign bit (``_decode``).
@@ -93,25 +91,6 @@ def _emit(A, B, m, tag, last, R, low, t_a, t_b, n, words):
         words[_u(n)] = _word(t - t_a, tag)
         n += keep
     return n, last
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _emit_wide(A, B, k0, m, tag, last, R, t_a, t_b, n, words):
-    """Crossings ``k0`` + 1 .. ``k0`` + ``_WIDE`` of a segment (times as ``_emit``'s,
-    clamped to (t_a, t_b]) written to ``words[n:n + _WIDE]`` whatever ``m`` is; returns
-    whether the refractory filter keeps the first ``m`` of them, ``last`` being the time
-    of the crossing before (then those ``m`` are the events; else the caller writes the
-    segment with ``_emit``, over these slots). A fixed trip count and no branch in the
-    loop, so that LLVM may unroll and vectorise it; the arithmetic is ``_emit``'s."""
-    dropped = False
-    before = last
-    for j in range(_WIDE):
-        t = np.int64(np.rint(A + np.float64(k0 + j + 1) * B))
-        t = min(max(t, t_a + 1), t_b)
-        words[_u(n + j)] = _word(t - t_a, tag)
-        dropped |= (j < m) & (t - before < R)
-        before = t
-    return not dropped
-
 
 @_jit
 def _pass1(La, Lb, ref, cp, cm, leak_per_us, t_a, t_b, noise_pix, crossings, line_a,
@@ -213,23 +192,12 @@ def _pass2(start, n, n_active, La, Lb, ref, cp, cm, leak_per_us, last, t_a, t_b,
                 break
             signed = crossings[i]
             m = np.int64(abs(signed))
-            if n + m + _WIDE > capacity:
+            if n + max(m, _SHORT) > capacity:
                 return n, a
             tag = tags[i] if signed > 0 else tags[i] | np.int32(_TAG_OFF)
             a += 1
             A = line_a[i]
             B = line_b[i]
-            # eight crossings at a time while the refractory period drops none
-            if _emit_wide(A, B, 0, m, tag, last[i], R, t_a, t_b, n, words):
-                k0 = np.int64(_WIDE)
-                while k0 < m and _emit_wide(A, B, k0, m - k0, tag,
-                                             (words[_u(n + k0 - 1)] >> 32) + t_a, R, t_a,
-                                             t_b, n + k0, words):
-                    k0 += _WIDE
-                if k0 >= m:
-                    last[i] = (words[_u(n + m - 1)] >> 32) + t_a
-                    n += m
-                    continue
             n, last[i] = _emit(A, B, m, tag, last[i], R, t_a + 1, t_a, t_b, n, words)
         if a >= n_active:
             break
