@@ -48,13 +48,16 @@ def stop_seconds(cmd: list[str], ready, twice: bool) -> tuple[float, int]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=120)
-    while True:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
+    while running_in_group(proc.pid):
         time.sleep(0.01)
     return time.monotonic() - t0, proc.returncode
+
+
+def running_in_group(pgid: int) -> int:
+    """Processes of the group that still run (a zombie waiting for init to reap it has
+    stopped; a container's init may take seconds to do it)."""
+    ps = subprocess.run(["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True, text=True)
+    return sum(1 for state in ps.stdout.split() if not state.startswith("Z"))
 
 
 def main() -> None:

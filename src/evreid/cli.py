@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     parser = build_parser()
+    as_program = argv is None      # the `evreid` process itself, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     rest, overrides = split_overrides(argv)
     args = parser.parse_args(rest)
@@ -107,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(f"evreid {args.command}: interrupted", file=sys.stderr)
+        if as_program:
+            # the command has stopped and cleaned up; what is left is interpreter
+            # teardown, where PyTorch joins DataLoader workers for up to 5 s each
+            # (measured: 5-10 s after train had stopped). Leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     except OSError as exc:      # a full disk, a folder that became read-only, ...
         where = f"{exc.filename}: " if exc.filename else ""

@@ -201,11 +201,15 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable[Any], workers: int,
         _stop(procs, conns, clean, abandoned)
 
 
-def _ignore_sigint_then(init: Callable | None, worker_id: int) -> None:
+def _ignore_sigint_then(init: Callable | None, parent: int, worker_id: int) -> None:
+    import os
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # PyTorch's own check for a dead parent runs every 5 s; a stopped command should not
     # leave readers behind that long (they only read, so SIGKILL is safe)
     die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:          # it died before the line above: follow it now
+        os._exit(1)
     if init is not None:
         init(worker_id)
 
@@ -218,10 +222,12 @@ def shield_loader_workers(loader: Any) -> Any:
     end with the main process (prctl PDEATHSIG). Returns ``loader``.
     """
     import functools
+    import os
 
     if not isinstance(loader.worker_init_fn, functools.partial) or \
             loader.worker_init_fn.func is not _ignore_sigint_then:
-        loader.worker_init_fn = functools.partial(_ignore_sigint_then, loader.worker_init_fn)
+        loader.worker_init_fn = functools.partial(_ignore_sigint_then, loader.worker_init_fn,
+                                                  os.getpid())
     return loader
 
 
