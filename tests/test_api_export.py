@@ -59,6 +59,7 @@ def test_gallery_search_exact(metric):
         GallerySearch(gallery, backend="annoy")
 
 
+@pytest.mark.slow
 def test_export_onnx_checked(trained, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "model.onnx"
@@ -78,6 +79,7 @@ def test_export_bad_checkpoint(tmp_path, capsys):
     assert not (tmp_path / "m.onnx").exists()
 
 
+@pytest.mark.slow
 def test_export_sdcl_with_events(tmp_path):
     pytest.importorskip("onnxruntime")
     from evreid.config import load_config

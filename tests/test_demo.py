@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from evreid.cli import main
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
     out, data = tmp_path / "run", tmp_path / "data"
     args = ["demo", "--preset", "tiny", "--epochs", "1", "--out", str(out), "--data", str(data),
@@ -27,6 +30,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert again["generation_seconds"] < report["generation_seconds"] + 1.0
 
 
+@pytest.mark.slow
 def test_viz_subcommands_on_a_trained_run(tmp_path, capsys):
     import cv2
 

@@ -82,6 +82,7 @@ def env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_matches_uninterrupted(tmp_path):
     make_tiny_reid(tmp_path / "data", ids=16, frames=8)
     root = tmp_path / "data"
@@ -109,6 +110,7 @@ def test_sigkill_and_resume_matches_uninterrupted(tmp_path):
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_matches_single(tmp_path):
     root = make_tiny_reid(tmp_path / "data", ids=16, frames=8).parent
     single, ddp = tmp_path / "single", tmp_path / "ddp"
@@ -126,6 +128,7 @@ def test_ddp_two_processes_matches_single(tmp_path):
         assert abs(a[key] - b[key]) <= 25.0, (a, b)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_checkpoint_intact(tmp_path):
     root = make_tiny_reid(tmp_path / "data").parent
     out = tmp_path / "run"
@@ -163,6 +166,7 @@ def test_resume_without_checkpoint(tmp_path):
         Trainer(cfg, build_dataset_from_cfg(cfg), tmp_path / "run", resume=True)
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_training_keys_unless_allowed(tmp_path):
     # found: resume with SOLVER.BASE_LR 0.01 exited 0, config.yaml said 0.01, the run kept
     # the checkpoint's 0.001 (the optimiser state carries the old rate)
@@ -199,6 +203,7 @@ def test_flags_may_follow_overrides(tmp_path, capsys):
     assert main(["train", *opts, "--resume", "--no-progress"]) == 0  # nothing left to run
 
 
+@pytest.mark.slow
 def test_train_and_test_commands(tmp_path, capsys):
     from evreid.cli import main
 
@@ -284,6 +289,7 @@ def test_amp_dtype_names_the_autocast_dtype_and_its_loss_scaling():
         amp_dtype(cfg)
 
 
+@pytest.mark.slow
 def test_train_reports_its_whole_wall_time(tmp_path, monkeypatch):
     root = make_tiny_reid(tmp_path / "data").parent
     out = tmp_path / "run"

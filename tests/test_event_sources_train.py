@@ -69,6 +69,7 @@ def _train(ds, tmp_path, extra=()):
     return result
 
 
+@pytest.mark.slow
 def test_sdcl_trains_on_the_event_store(small_mars, tmp_path):
     make, events_dir = small_mars
     ds = make()
@@ -77,6 +78,7 @@ def test_sdcl_trains_on_the_event_store(small_mars, tmp_path):
     _train(ds, tmp_path)
 
 
+@pytest.mark.slow
 def test_sdcl_trains_on_events_computed_on_the_fly(small_mars, tmp_path):
     make, _ = small_mars
     ds = make()
@@ -86,6 +88,7 @@ def test_sdcl_trains_on_events_computed_on_the_fly(small_mars, tmp_path):
     _train(ds, tmp_path, ["EVENTS.SOURCE", "simulate"])
 
 
+@pytest.mark.slow
 def test_sdcl_trains_on_sdcl_mat_folders(small_mars, tmp_path):
     from evreid.events import read_events
 

@@ -138,6 +138,7 @@ def uninterrupted(tmp_path_factory):
     return root, tmp / "full"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("twice", [False, True], ids=["one_sigint", "two_sigints"])
 def test_train_stops_and_resumes(uninterrupted, tmp_path, twice):
     import torch

@@ -88,6 +88,7 @@ def test_five_seeds_make_no_warning_and_one_seed_no_interval():
     assert "| a | 61.0 | 51.0 | 10.0 | 1 |" in one
 
 
+@pytest.mark.slow
 def test_run_table_records_runs_and_resumes(tmp_path, monkeypatch, one_torch_thread):
     from evreid.engine import trainer
     from evreid.engine.reproduce import Row, Table, run_table
