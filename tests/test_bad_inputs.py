@@ -342,6 +342,11 @@ CLI_ROWS = [
      ["viz", "events", "--frames", "{frames}", "--events", "{tmp}/wide.npz", "--out",
       "{tmp}/x.png"],
      "evreid viz: error: {frames}: events are 128x128, frames 8x16"),
+    ("viz_events_corrupt_npz",
+     ["viz", "events", "--frames", "{frames}", "--events", "{tmp}/corrupt.npz", "--out",
+      "{tmp}/x.png"],
+     "evreid viz: error: {tmp}/corrupt.npz: truncated or corrupt .npz event file (not an "
+     ".npz archive of arrays (truncated, or another kind of file))"),
     ("viz_cmc_labels", ["viz", "cmc", "{tmp}/feats.npz", "--labels", "a,b", "--out",
                         "{tmp}/c.png"],
      "evreid viz: error: --labels names 2 curves for 1 files"),

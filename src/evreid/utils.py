@@ -99,6 +99,18 @@ def torch_device(name: str, what: str = "device",
     return device
 
 
+def npz_problem(exc: BaseException) -> str:
+    """NumPy's reason, except where it would suggest unpickling: these files must hold
+    plain arrays, and a file that is not a zip archive at all is read by NumPy as a
+    pickle ("... when allow_pickle=False"), which it is not."""
+    text = str(exc)
+    if "allow_pickle" in text:
+        if text.startswith("Object arrays"):
+            return "it holds Python objects, not plain arrays (refused: unpickling runs code)"
+        return "not an .npz archive of arrays (truncated, or another kind of file)"
+    return text
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -61,7 +61,7 @@ import numpy as np
 
 from evreid.errors import EvreidError
 from evreid.events.types import Events
-from evreid.utils import atomic_open
+from evreid.utils import atomic_open, npz_problem
 
 NPZ_FORMAT_VERSION = 2
 MAT_KEYS = ("section_event_timestamp", "section_event_polarity", "section_event_x",
@@ -467,7 +467,8 @@ def _read_npz(path: Path) -> tuple[Events, dict[str, Any]]:
             raise
         raise EvreidError(f"{path}: {exc}") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error) as exc:
-        raise EvreidError(f"{path}: truncated or corrupt .npz event file ({exc})") from None
+        raise EvreidError(f"{path}: truncated or corrupt .npz event file "
+                          f"({npz_problem(exc)})") from None
 
 
 # ---------------------------------------------------------------------------------------

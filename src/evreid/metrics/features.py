@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from evreid.errors import EvreidError
-from evreid.utils import atomic_open
+from evreid.utils import atomic_open, npz_problem
 
 ID_KEYS = ("query_pids", "gallery_pids", "query_camids", "gallery_camids")
 FEATURE_KEYS = ("query_features", "gallery_features")
@@ -32,18 +32,6 @@ def save_features(path: str | os.PathLike, **arrays) -> Path:
     with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
     return path
-
-
-def npz_problem(exc: BaseException) -> str:
-    """NumPy's reason, except where it would suggest unpickling: these files must hold
-    plain arrays, and a file that is not a zip archive at all is read by NumPy as a
-    pickle ("... when allow_pickle=False"), which it is not."""
-    text = str(exc)
-    if "allow_pickle" in text:
-        if text.startswith("Object arrays"):
-            return "it holds Python objects, not plain arrays (refused: unpickling runs code)"
-        return "not an .npz archive of arrays (truncated, or another kind of file)"
-    return text
 
 
 def load_features(path: str | os.PathLike) -> dict[str, np.ndarray]:
