@@ -454,6 +454,18 @@ def test_dataloader_worker_error_is_its_own_line(place, capsys):
     # the same message as in the main process, about one of the (identical) bad files
     bad_files = {str(f) for f in (root / "prid2011").rglob("*.png")}
     assert any(message == str(direct.value).replace(str(bad), f) for f in bad_files), message
+    # the same from Python: Trainer.train raises the worker's one-line EvreidError
+    from evreid.config import load_config
+    from evreid.data import build_dataset_from_cfg
+    from evreid.engine.trainer import Trainer
+
+    cfg = load_config(None, T + ["DATASETS.ROOT_DIR", str(root), "OUTPUT_DIR",
+                                 str(Path(place["tmp"]) / "worker_run2"),
+                                 "DATALOADER.NUM_WORKERS", "2"])
+    trainer = Trainer(cfg, build_dataset_from_cfg(cfg), show_progress=False)
+    with pytest.raises(EvreidError) as info:
+        trainer.train()
+    assert any(str(info.value) == str(direct.value).replace(str(bad), f) for f in bad_files)
 
 
 # --- Python API rows ---------------------------------------------------------------------

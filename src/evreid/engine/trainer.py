@@ -45,7 +45,7 @@ from evreid.engine.precision import amp_dtype, needs_loss_scaling
 from evreid.errors import EvreidError
 from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
 from evreid.models import build_model
-from evreid.parallel import shield_loader_workers
+from evreid.parallel import iterate_loader, shield_loader_workers
 from evreid.utils import atomic_open, atomic_write_json, seed_everything
 
 TRAIN_LOG = "train_log.csv"
@@ -318,7 +318,9 @@ class Trainer:
             self.loader.sampler.set_epoch(epoch)
             start, totals, count = time.perf_counter(), {}, 0
             lr = self.optimizer.param_groups[0]["lr"]
-            progress = tqdm(self.loader, desc=f"epoch {epoch + 1}/{max_epochs}", leave=False,
+            # a DataLoader worker's error comes back as its own one line (iterate_loader)
+            progress = tqdm(iterate_loader(self.loader), total=len(self.loader),
+                            desc=f"epoch {epoch + 1}/{max_epochs}", leave=False,
                             dynamic_ncols=True, disable=not (self.show_progress
                                                              and self.info.is_main))
             self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
