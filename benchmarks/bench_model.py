@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from evreid.config import load_config
+from evreid.config import load_config, preset_path
 from evreid.models import MODELS, build_model
 from evreid.models.cost import model_cost, synthetic_inputs
 
@@ -47,8 +47,8 @@ from _device import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "configs" / "sdcl_paper.yaml"
-CPU = ROOT / "configs" / "sdcl_cpu.yaml"
+PAPER = preset_path("sdcl_paper")
+CPU = preset_path("sdcl_cpu")
 TABLES = ("arch", "paper", "cpu")
 
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default=",".join(TABLES),
                         help="comma list of tables to make: arch (every architecture, "
                              "paper scale, counts only), paper (paper scale, timed), cpu (the CPU "
-                             "preset configs/sdcl_cpu.yaml, timed on --device); default all")
+                             "preset sdcl_cpu, timed on --device); default all")
     parser.add_argument("--archs", default="",
                         help="comma list: only these architectures in every table")
     add_device_arguments(parser)
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.paper_batch)
     if "cpu" in tables:
         cpu = load_config(CPU)
-        timed_table(f"CPU preset configs/sdcl_cpu.yaml ({cpu.MODEL.BACKBONE} x "
+        timed_table(f"CPU preset sdcl_cpu ({cpu.MODEL.BACKBONE} x "
                     f"{cpu.MODEL.WIDTH_MULT}, {cpu.INPUT.SIZE_TEST[0]}x"
                     f"{cpu.INPUT.SIZE_TEST[1]}, T = {cpu.INPUT.SEQ_LEN}, 3 bins; batch "
                     f"{args.cpu_batch}, best of {args.repeats}; {setup.label})", CPU,

@@ -12,7 +12,7 @@ memory, permute, detach, ...) are left out, custom operators (e.g.
     python benchmarks/bench_ops.py --top 15                # the most frequent ops too
     python benchmarks/bench_ops.py --lif reference         # LIF as the per-step Python loops
 
-Setting (issue 17): configs/sdcl_paper.yaml (ResNet-50, last stride 1,
+Setting (issue 17): the sdcl_paper preset (ResNet-50, last stride 1,
 256x128, T = 8, 3 bins), 625 classes, batch 2 clips, train mode, loss = sum
 of squared means of every logit and feature level, Bernoulli events at
 --event-density. Counts do not depend on the data (static shapes), only on
@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from evreid.config import load_config
+from evreid.config import load_config, preset_path
 from evreid.models import MODELS, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "configs" / "sdcl_paper.yaml"
+PAPER = preset_path("sdcl_paper")
 
 
 class OpCounter(TorchDispatchMode):

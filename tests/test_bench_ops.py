@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from evreid.config import preset_path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -22,7 +24,7 @@ def _bench_ops():
 
 def test_counts_non_view_calls_and_the_lif_operator_once_per_layer():
     bench = _bench_ops()
-    cfg = ROOT / "configs" / "sdcl_cpu.yaml"
+    cfg = preset_path("sdcl_cpu")
     sdcl = bench.count_step("sdcl", cfg, batch=2, num_classes=5, density=0.05, opts=[])
     frames = bench.count_step("frames_only", cfg, batch=2, num_classes=5, density=0.05,
                               opts=[])

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from evreid.config import get_cfg, load_config
+from evreid.config import get_cfg, load_config, preset_path
 from evreid.errors import EvreidError
 from evreid.models import MODELS, build_model
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = preset_path("sdcl_cpu").parent   # the presets shipped in the package
 ARCHS = ["sdcl", "frames_only", "events_only", "fusion_concat", "fusion_add",
          "fusion_attention", "sdcl_e2f_only", "sdcl_f2e_only"]
 NUM_CLASSES = 7

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from evreid.cli import main
-from evreid.config import load_config
+from evreid.config import load_config, preset_path
 from evreid.models import build_model
 from evreid.models.cost import count_macs, count_parameters, model_cost, sampling_macs
 from evreid.models.resnet import build_resnet
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = preset_path("sdcl_cpu").parent   # the presets shipped in the package
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

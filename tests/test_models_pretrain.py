@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from evreid.config import load_config, load_preset
+from evreid.config import load_config, load_preset, preset_path
 from evreid.engine.trainer import lr_factor
 from evreid.errors import EvreidError
 from evreid.models import build_model
 from evreid.models.resnet import build_resnet
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = preset_path("sdcl_cpu").parent   # the presets shipped in the package
 PAPER = CONFIGS / "sdcl_paper.yaml"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

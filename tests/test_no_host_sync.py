@@ -9,17 +9,15 @@ graphs / torch.compile from capturing the step.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from evreid.config import load_config
+from evreid.config import load_config, preset_path
 from evreid.models import MODELS, build_model
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = preset_path("sdcl_cpu").parent   # the presets shipped in the package
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

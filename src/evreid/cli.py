@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("evreid.commands.bench", "measure cost and speed (bench model: params, MACs, time)"),
     "events": ("evreid.commands.events",
                "event files: info (format, size, count, rate) and convert between formats"),
+    "configs": ("evreid.commands.configs", "list the config presets, or print one"),
 }
 
 

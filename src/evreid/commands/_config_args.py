@@ -26,7 +26,8 @@ TRUST_HELP = ("accept a checkpoint that is not plain data (e.g. an evreid checkp
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-file", "--config_file", dest="config_file", default=None,
-                        help="YAML config (may inherit another with _BASE_)")
+                        help="YAML config (may inherit another with _BASE_) or a preset "
+                             "name: sdcl_paper, sdcl_cpu, ... (evreid configs)")
     for flag, key in SEED_FLAGS.items():
         names = [f"--{flag}"] + ([f"--{flag.replace('_', '-')}"] if "_" in flag else [])
         parser.add_argument(*names, dest=flag, default=None, help=f"sets {key}")

@@ -1,7 +1,7 @@
 """Measure what things cost on this machine.
 
-  evreid bench model --config-file configs/sdcl_paper.yaml
-  evreid bench model --config-file configs/sdcl_cpu.yaml MODEL.ARCH frames_only --json
+  evreid bench model --config-file sdcl_paper
+  evreid bench model --config-file sdcl_cpu MODEL.ARCH frames_only --json
 
 ``bench model``: parameters, MACs and FLOPs (FLOPs = 2 x MACs) per clip and
 per frame (torch FlopCounterMode: convolutions and matrix products; the
@@ -24,7 +24,8 @@ HELP = "measure cost and speed: bench model (params, MACs, SynOps, time per clip
 # ---------------------------------------------------------------- bench model
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-file", "--config_file", dest="config_file", default=None,
-                        help="YAML config (default: the built-in defaults, paper scale)")
+                        help="YAML config or preset name (evreid configs); default: the "
+                             "built-in defaults, paper scale")
     parser.add_argument("opts", nargs="*", metavar="KEY VALUE",
                         help="config overrides, e.g. MODEL.ARCH frames_only")
     parser.add_argument("--batch", type=int, default=2,

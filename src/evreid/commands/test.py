@@ -3,7 +3,7 @@ TEST.DISTANCE (and TEST.RERANKING), print rank-1/5/10/20, mAP, mINP, and write
 metrics.json and features.npz (re-usable with `evreid evaluate`).
 
 examples:
-  evreid test --config-file configs/sdcl_cpu.yaml --checkpoint runs/x/best.pth
+  evreid test --config-file sdcl_cpu --checkpoint runs/x/best.pth
   evreid test --config-file runs/x/config.yaml TEST.SAMPLER dense --json
 """
 

@@ -1,9 +1,9 @@
 """Train a model (SDCL by default) on a dataset, then evaluate it.
 
 examples:
-  evreid train --config-file configs/sdcl_cpu.yaml DATASETS.ROOT_DIR data/prid2011
-  evreid train --config-file configs/sdcl_paper.yaml --resume OUTPUT_DIR runs/mars
-  evreid train --config-file configs/sdcl_paper.yaml --splits all   # 10-split mean +- std
+  evreid train --config-file sdcl_cpu DATASETS.ROOT_DIR data/prid2011
+  evreid train --config-file sdcl_paper --resume OUTPUT_DIR runs/mars
+  evreid train --config-file sdcl_paper --splits all   # 10-split mean +- std
   evreid train --arch sdcl --config_file configs/sdcl_paper.yaml --dataset prid_event \
       --test_sampler Begin_interval --triplet_distance cosine --test_distance cosine --seq_len 8
   torchrun --nproc_per_node 2 -m evreid train --config-file ...   (DDP; gloo on CPU)
