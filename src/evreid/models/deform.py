@@ -179,7 +179,10 @@ class NearestEvents(nn.Module):
         for lo in range(0, L, self.chunk):
             hi = min(L, lo + self.chunk)
             hit = windows[..., self.cand_y[lo:hi], self.cand_x[lo:hi]]        # [N, H, W, c]
-            key = torch.where(hit.bool(), self.ranks[lo:hi], L)     # L: inactive
+            ranks = self.ranks[lo:hi]
+            if torch.compiler.is_exporting():
+                ranks = ranks.int()     # ONNX Runtime has no int16 Where
+            key = torch.where(hit.bool(), ranks, L)                 # L: inactive
             if best is not None:
                 key = torch.cat([best, key], -1)
             best = torch.topk(key, NUM_TAPS, dim=-1, largest=False, sorted=True).values

@@ -265,6 +265,10 @@ class LIFNeuron(nn.Module):
         return spike_fn(v - self.threshold, self.surrogate, self.alpha), v
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            # ONNX has no evreid::lif_multistep: export traces the same recurrence as
+            # plain torch ops (the numbers are equal; tests/test_models_snn.py)
+            return self.forward_reference(current)
         spikes, _ = lif_multistep(current, self.decay, self.threshold, self.surrogate,
                                   self.alpha, self.detach_reset)
         return spikes

@@ -117,7 +117,7 @@ class TemporalReferenceAttention(nn.Module):
         back = rel.sum(1) / (k - 1)                                 # mean_j G(j, i)
         joint = torch.cat([towards, back], 2).reshape(N * k, 2 * h * w, h, w)
         joint = self.relation_embed(self.relation(
-            joint.view(N * k, 2, h * w, h, w).flatten(0, 1), h, w).view(N * k, -1, h, w))
+            joint.view(N * k, 2, h * w, h, w).flatten(0, 1), h, w).reshape(N * k, -1, h, w))
         own_partner = torch.cat([embed, _partner_mean(embed)], 2).flatten(0, 1)
         pair = self.pair_embed(own_partner)
         alpha = self.spatial(torch.cat([pair, joint], 1)).view(N, k, 1, h, w)
@@ -152,7 +152,7 @@ class SpatialReferenceAttention(nn.Module):
         d = self.delta(flat).flatten(2)
         rel = torch.bmm(a.transpose(1, 2), d)                       # [Nk, hw_p, hw_q]
         joint = torch.cat([rel.transpose(1, 2), rel], 1).view(N * k * 2, h * w, h, w)
-        joint = self.relation_embed(self.relation(joint, h, w).view(N * k, -1, h, w))
+        joint = self.relation_embed(self.relation(joint, h, w).reshape(N * k, -1, h, w))
         s = self.spatial(torch.cat([embed.flatten(0, 1), joint], 1)).view(N, k, 1, h, w)
         chan = self.channel(vect).view(N, k, C, 1, 1)
         return temporal + F.relu((chan * s * x).sum(1))
