@@ -185,7 +185,7 @@ class Setup:
 
 
 def resolve_setup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
-    from evreid.engine.trainer import resolve_device
+    from evreid.engine.distributed import resolve_device
     from evreid.errors import EvreidError
 
     if args.threads:

@@ -21,8 +21,9 @@ from evreid.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
-from evreid.engine.distributed import DistInfo
-from evreid.engine.trainer import Trainer, lr_factor, resolve_device
+from evreid.engine.distributed import DistInfo, resolve_device
+from evreid.engine.solver import lr_factor
+from evreid.engine.trainer import Trainer
 from evreid.errors import EvreidError
 
 

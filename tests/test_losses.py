@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
+from evreid.config import get_cfg
 from evreid.errors import EvreidError
-from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
+from evreid.losses import CrossEntropyLabelSmooth, ReidLoss, TripletLoss
 
 
 def test_label_smoothing_analytic():
@@ -51,3 +52,24 @@ def test_triplet_propagates_nan():
     feats = torch.full((4, 3), float("nan"))
     loss = TripletLoss(distance="euclidean")(feats, torch.tensor([0, 0, 1, 1]))
     assert torch.isnan(loss)
+
+
+def test_reid_loss_sums_both_terms_over_levels_then_reduces():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    logits = [torch.randn(6, 3) for _ in range(3)]
+    feats = [torch.randn(6, 4) for _ in range(3)]
+    ce, tri = CrossEntropyLabelSmooth(3, 0.1), TripletLoss(0.3, "cosine")
+    ce_sum = sum(ce(lg, labels) for lg in logits)
+    tri_sum = sum(tri(f, labels) for f in feats)
+    total, ce_mean, tri_mean = ReidLoss(3, 0.1, 0.3, "cosine", "mean")(logits, feats, labels)
+    assert torch.equal(ce_mean, ce_sum / 3) and torch.equal(tri_mean, tri_sum / 3)
+    assert torch.equal(total, ce_sum / 3 + tri_sum / 3)
+    total, ce_s, tri_s = ReidLoss(3, 0.1, 0.3, "cosine", "sum")(logits, feats, labels)
+    assert torch.equal(total, ce_sum + tri_sum)
+    # from_config reads the SOLVER section
+    cfg = get_cfg()
+    cfg.merge_from_list(["SOLVER.LEVEL_REDUCTION", "sum", "SOLVER.MARGIN", "0.3"])
+    assert torch.equal(ReidLoss.from_config(cfg, 3)(logits, feats, labels)[0], total)
+    with pytest.raises(EvreidError, match="SOLVER.LEVEL_REDUCTION must be mean or sum; got 'max'"):
+        ReidLoss(3, level_reduction="max")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evreid.config import load_config, load_preset, preset_path
-from evreid.engine.trainer import lr_factor
+from evreid.engine.solver import lr_factor
 from evreid.errors import EvreidError
 from evreid.models import build_model
 from evreid.models.resnet import build_resnet

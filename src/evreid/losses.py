@@ -1,6 +1,9 @@
-"""Re-ID losses: label-smoothed cross-entropy and batch-hard triplet."""
+"""Re-ID losses: label-smoothed cross-entropy, batch-hard triplet, and the training
+loss made of both on every pyramid level (:class:`ReidLoss`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,3 +67,33 @@ class TripletLoss(nn.Module):
         losses = F.relu(hardest_positive - hardest_negative + self.margin)
         # mean over the valid anchors without a data-sized index (no host sync)
         return torch.where(valid, losses, 0.0).sum() / valid.sum()
+
+
+class ReidLoss(nn.Module):
+    """CE (label smoothing) + batch-hard triplet on every level, then mean or sum over
+    the levels (``level_reduction``); returns (total, ce, triplet)."""
+
+    def __init__(self, num_classes: int, label_smooth: float = 0.1, margin: float = 0.3,
+                 distance: str = "cosine", level_reduction: str = "mean") -> None:
+        super().__init__()
+        self.ce = CrossEntropyLabelSmooth(num_classes, label_smooth)
+        self.triplet = TripletLoss(margin, distance)
+        if level_reduction not in ("mean", "sum"):
+            raise EvreidError(f"SOLVER.LEVEL_REDUCTION must be mean or sum; got "
+                              f"{level_reduction!r}")
+        self.reduce_mean = level_reduction == "mean"
+
+    @classmethod
+    def from_config(cls, cfg: Any, num_classes: int) -> ReidLoss:
+        """The loss the ``SOLVER`` section describes."""
+        s = cfg.SOLVER
+        return cls(num_classes, s.LABEL_SMOOTH, s.MARGIN, s.TRIPLET_DISTANCE,
+                   s.LEVEL_REDUCTION)
+
+    def forward(self, logits: list[torch.Tensor], feats: list[torch.Tensor],
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ce = sum(self.ce(lg, targets) for lg in logits)
+        tri = sum(self.triplet(f, targets) for f in feats)
+        if self.reduce_mean:
+            ce, tri = ce / len(logits), tri / len(feats)
+        return ce + tri, ce, tri

@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from evreid.commands._config_args import config_from_args
     from evreid.data import build_dataset_from_cfg
     from evreid.engine.checkpoint import load_checkpoint, load_model_weights
+    from evreid.engine.distributed import resolve_device
     from evreid.engine.evaluator import evaluate_model
-    from evreid.engine.trainer import resolve_device
     from evreid.metrics import format_metrics
     from evreid.metrics.rank import check_not_degenerate
     from evreid.models import build_model

@@ -1,4 +1,5 @@
-"""torchrun / DDP helpers: one process per device, gloo on CPU, nccl on GPU."""
+"""Device selection and torchrun / DDP helpers: one process per device, gloo on CPU,
+nccl on GPU."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from evreid.errors import EvreidError
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,30 @@ class DistInfo:
 
 
 SINGLE_PROCESS = DistInfo()
+
+
+def resolve_device(name: str, info: DistInfo = SINGLE_PROCESS) -> torch.device:
+    """MODEL.DEVICE as a torch device; under torchrun each process takes its local GPU.
+
+    ``auto`` picks CUDA only when every process of this node gets a GPU of its own
+    (torchrun's LOCAL_WORLD_SIZE), else the CPU for all of them: every rank must
+    choose alike, and two processes on one GPU is not what ``auto`` should do.
+    """
+    procs_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if name == "auto":
+        name = ("cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= procs_here
+                else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise EvreidError("MODEL.DEVICE is cuda but no CUDA device is available")
+        count = torch.cuda.device_count()
+        if info.local_rank >= count:
+            raise EvreidError(
+                f"MODEL.DEVICE is cuda but this process is local rank {info.local_rank} and "
+                f"only {count} CUDA device(s) are visible: start at most {count} process(es) "
+                f"per node (torchrun --nproc_per_node {count}) or set MODEL.DEVICE cpu")
+        return torch.device("cuda", info.local_rank)
+    return torch.device(name)
 
 
 def init_distributed(device: torch.device) -> DistInfo:

@@ -1,10 +1,11 @@
-"""Training: the SDCL recipe, driven entirely by the config.
+"""Training: the loop of the SDCL recipe, driven entirely by the config.
 
-P x K identity batches of ``random_interval`` clips; label-smoothed CE plus
-batch-hard triplet on every pyramid level (deep supervision); Adam with linear
-warm-up then step decay (per epoch); AMP and channels_last on CUDA; optional
-gradient clipping; evaluation every ``SOLVER.EVAL_PERIOD`` epochs keeping the
-best checkpoint; ``last.pth`` after every epoch so ``resume`` continues a
+P x K identity batches of ``random_interval`` clips; the loss (label-smoothed CE
+plus batch-hard triplet on every pyramid level) is :class:`evreid.losses.ReidLoss`,
+the optimiser and per-epoch schedule come from :mod:`evreid.engine.solver`, the
+device from :mod:`evreid.engine.distributed`. AMP and channels_last on CUDA;
+optional gradient clipping; evaluation every ``SOLVER.EVAL_PERIOD`` epochs keeping
+the best checkpoint; ``last.pth`` after every epoch so ``resume`` continues a
 killed run exactly.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -33,17 +33,12 @@ from evreid.engine.checkpoint import (
     save_checkpoint,
 )
 from evreid.engine.data import batch_to_device, build_train_loader, feeds_events, feeds_frames
-from evreid.engine.distributed import (
-    SINGLE_PROCESS,
-    DistInfo,
-    all_reduce_mean,
-    barrier,
-    init_distributed,
-)
+from evreid.engine.distributed import all_reduce_mean, barrier, init_distributed, resolve_device
 from evreid.engine.evaluator import evaluate_model
 from evreid.engine.precision import amp_dtype, needs_loss_scaling
+from evreid.engine.solver import apply_solver_config, build_optimizer, build_scheduler
 from evreid.errors import EvreidError
-from evreid.losses import CrossEntropyLabelSmooth, TripletLoss
+from evreid.losses import ReidLoss
 from evreid.models import build_model
 from evreid.parallel import iterate_loader, shield_loader_workers
 from evreid.utils import atomic_open, atomic_write_json, seed_everything
@@ -53,73 +48,6 @@ EVAL_LOG = "eval_log.csv"
 # kind: "step" (every LOG_PERIOD steps) or "epoch" (the epoch's mean, at its last step)
 TRAIN_FIELDS = ["epoch", "step", "lr", "loss", "ce", "triplet", "firing_rate", "kind"]
 EVAL_FIELDS = ["epoch", "rank1", "rank5", "rank10", "rank20", "mAP", "mINP"]
-
-
-def resolve_device(name: str, info: DistInfo = SINGLE_PROCESS) -> torch.device:
-    """MODEL.DEVICE as a torch device; under torchrun each process takes its local GPU.
-
-    ``auto`` picks CUDA only when every process of this node gets a GPU of its own
-    (torchrun's LOCAL_WORLD_SIZE), else the CPU for all of them: every rank must
-    choose alike, and two processes on one GPU is not what ``auto`` should do.
-    """
-    procs_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    if name == "auto":
-        name = ("cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= procs_here
-                else "cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise EvreidError("MODEL.DEVICE is cuda but no CUDA device is available")
-        count = torch.cuda.device_count()
-        if info.local_rank >= count:
-            raise EvreidError(
-                f"MODEL.DEVICE is cuda but this process is local rank {info.local_rank} and "
-                f"only {count} CUDA device(s) are visible: start at most {count} process(es) "
-                f"per node (torchrun --nproc_per_node {count}) or set MODEL.DEVICE cpu")
-        return torch.device("cuda", info.local_rank)
-    return torch.device(name)
-
-
-def lr_factor(epoch: int, warmup_epochs: int, warmup_factor: float, steps: list[int],
-              gamma: float) -> float:
-    """Linear warm-up from ``warmup_factor`` to 1, then x gamma at every step epoch."""
-    decay = gamma ** sum(epoch >= s for s in steps)
-    if epoch < warmup_epochs:
-        alpha = epoch / warmup_epochs
-        return (warmup_factor * (1 - alpha) + alpha) * decay
-    return decay
-
-
-def build_optimizer(cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    name = cfg.SOLVER.OPTIMIZER.lower()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=cfg.SOLVER.BASE_LR,
-                                weight_decay=cfg.SOLVER.WEIGHT_DECAY)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.SOLVER.BASE_LR, momentum=0.9,
-                               weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=True)
-    raise EvreidError(f"unknown SOLVER.OPTIMIZER {cfg.SOLVER.OPTIMIZER!r}; choose Adam or SGD")
-
-
-class ReidLoss(torch.nn.Module):
-    """CE (label smoothing) + batch-hard triplet on every level, then mean or sum."""
-
-    def __init__(self, cfg: CfgNode, num_classes: int) -> None:
-        super().__init__()
-        self.ce = CrossEntropyLabelSmooth(num_classes, cfg.SOLVER.LABEL_SMOOTH)
-        self.triplet = TripletLoss(cfg.SOLVER.MARGIN, cfg.SOLVER.TRIPLET_DISTANCE)
-        if cfg.SOLVER.LEVEL_REDUCTION not in ("mean", "sum"):
-            raise EvreidError(f"SOLVER.LEVEL_REDUCTION must be mean or sum; got "
-                              f"{cfg.SOLVER.LEVEL_REDUCTION!r}")
-        self.reduce_mean = cfg.SOLVER.LEVEL_REDUCTION == "mean"
-
-    def forward(self, logits: list[torch.Tensor], feats: list[torch.Tensor],
-                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ce = sum(self.ce(lg, targets) for lg in logits)
-        tri = sum(self.triplet(f, targets) for f in feats)
-        if self.reduce_mean:
-            ce, tri = ce / len(logits), tri / len(feats)
-        return ce + tri, ce, tri
 
 
 def _rewrite_csv(path: Path, fields: list[str], keep_before_epoch: int) -> None:
@@ -170,11 +98,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.amp and needs_loss_scaling(self.amp_dtype))
         self.optimizer = build_optimizer(cfg, self.model)
-        s = cfg.SOLVER
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda e: lr_factor(e, s.WARMUP_EPOCHS, s.WARMUP_FACTOR,
-                                                list(s.STEPS), s.GAMMA))
-        self.loss = ReidLoss(cfg, self.num_classes)
+        self.scheduler = build_scheduler(cfg, self.optimizer)
+        self.loss = ReidLoss.from_config(cfg, self.num_classes)
         self.start_epoch, self.step, self.best = 0, 0, None
         self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info,
                                          uses_frames=feeds_frames(self.model))
@@ -229,26 +154,13 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch, self.step, self.best = state["epoch"] + 1, state["step"], state["best"]
         if changed:       # allowed: the restored optimiser must not keep the old values
-            self._apply_solver_config()
+            apply_solver_config(self.cfg, self.optimizer, self.scheduler)
         restore_rng_states(state["rng"])
         if self.info.is_main:
             _rewrite_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS, self.start_epoch)
             # a finished run evaluates its last epoch again: drop that row, not duplicate it
             _rewrite_csv(self.output_dir / EVAL_LOG, EVAL_FIELDS,
                          min(self.start_epoch, self.cfg.SOLVER.MAX_EPOCHS - 1))
-
-    def _apply_solver_config(self) -> None:
-        """Learning rate and weight decay from the config, not the checkpoint (whose
-        optimiser and scheduler states would otherwise silently keep the old ones)."""
-        s = self.cfg.SOLVER
-        self.scheduler.base_lrs = [s.BASE_LR for _ in self.optimizer.param_groups]
-        for group, factor in zip(self.optimizer.param_groups,
-                                 (f(self.scheduler.last_epoch)
-                                  for f in self.scheduler.lr_lambdas), strict=True):
-            group["initial_lr"] = s.BASE_LR
-            group["lr"] = s.BASE_LR * factor
-            group["weight_decay"] = s.WEIGHT_DECAY
-        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     # --- loop ----------------------------------------------------------------
     def _train_step(self, batch: dict) -> dict[str, float]:
@@ -308,93 +220,116 @@ class Trainer:
     def train(self) -> dict:
         """Run the remaining epochs; returns the final summary (percent figures), the best
         evaluation and the wall seconds of this call."""
-        cfg = self.cfg
-        max_epochs = cfg.SOLVER.MAX_EPOCHS
-        final = None
-        train_start = time.perf_counter()
+        max_epochs = self.cfg.SOLVER.MAX_EPOCHS
+        final, started = None, time.perf_counter()
         for epoch in range(self.start_epoch, max_epochs):
             self.epoch = epoch
-            self.net.train()
-            self.loader.sampler.set_epoch(epoch)
-            start, totals, count = time.perf_counter(), {}, 0
-            lr = self.optimizer.param_groups[0]["lr"]
-            # a DataLoader worker's error comes back as its own one line (iterate_loader)
-            progress = tqdm(iterate_loader(self.loader), total=len(self.loader),
-                            desc=f"epoch {epoch + 1}/{max_epochs}", leave=False,
-                            dynamic_ncols=True, disable=not (self.show_progress
-                                                             and self.info.is_main))
-            self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
-            self._bad_loss = torch.zeros((), device=self.device)
-            self.saturated, rate_sum, rate_count = 0, 0.0, 0
-            for batch in progress:
-                values = self._train_step(batch)
-                count += 1
-                for key, value in values.items():
-                    totals[key] = totals.get(key, 0.0) + value
-                if self.step % cfg.SOLVER.LOG_PERIOD:
-                    continue
-                # every LOG_PERIOD steps: one sync for the NaN check and the logged values
-                self._check_finite()
-                values = {k: float(v) for k, v in values.items()}
-                values["firing_rate"] = self._firing_rate()
-                if not math.isnan(values["firing_rate"]):
-                    rate_sum, rate_count = rate_sum + values["firing_rate"], rate_count + 1
-                progress.set_postfix(loss=f"{values['loss']:.3f}")
-                if self.info.is_main:
-                    _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
-                                {"epoch": epoch, "step": self.step, "lr": lr, **values,
-                                 "kind": "step"})
-                    if self.tensorboard is not None:
-                        for key, value in values.items():
-                            if not math.isnan(value):
-                                self.tensorboard.add_scalar(f"train/{key}", value, self.step)
-                        self.tensorboard.add_scalar("train/lr", lr, self.step)
-            self._check_finite()
-            self.scheduler.step()
-            means = {k: float(v) / max(count, 1) for k, v in totals.items()}
-            means["firing_rate"] = (rate_sum / rate_count if rate_count
-                                    else self._firing_rate() if count else float("nan"))
-            if self.info.is_main:  # one row per epoch (mean), besides the periodic step rows
-                _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
-                            {"epoch": epoch, "step": self.step, "lr": lr, **means,
-                             "kind": "epoch"})
-            line = (f"epoch {epoch + 1}/{max_epochs}  loss {means.get('loss', float('nan')):.4f}"
-                    f" (ce {means.get('ce', float('nan')):.4f}, triplet "
-                    f"{means.get('triplet', float('nan')):.4f})  lr {lr:.2e}  "
-                    f"{time.perf_counter() - start:.1f}s")
-            if self.saturated:   # counts above EVENTS.DTYPE's range were clipped, not wrapped
-                line += (f"  {self.saturated:,} event-count cells saturated at the "
-                         f"{cfg.EVENTS.DTYPE} maximum")
-            last_epoch = epoch + 1 == max_epochs
+            line = self._train_epoch(epoch)
             if self.info.is_main:
-                if (epoch + 1) % cfg.SOLVER.EVAL_PERIOD == 0 or last_epoch:
-                    result = self.evaluate(epoch)
-                    final = result["summary"]
+                if self._evaluates(epoch):
+                    final = self._evaluate_and_keep_best(epoch)
                     line += f"  rank1 {final['rank1']:.1f}  mAP {final['mAP']:.1f}"
-                    if self.best is None or final["mAP"] > self.best["mAP"]:
-                        self.best = {"epoch": epoch, **final}
-                        save_checkpoint(self.output_dir / BEST, **self._state(epoch))
-                save_checkpoint(self.output_dir / LAST, **self._state(epoch))
-                if cfg.SOLVER.CHECKPOINT_PERIOD and (epoch + 1) % cfg.SOLVER.CHECKPOINT_PERIOD == 0:
-                    save_checkpoint(self.output_dir / f"epoch_{epoch + 1}.pth",
-                                    **self._state(epoch))
+                self._save_checkpoints(epoch)
                 if self.show_progress:
                     tqdm.write(line)
             barrier(self.info)
         if self.info.is_main and final is None:
             final = self.evaluate(max_epochs - 1)["summary"]   # resumed after the last epoch
-        seconds = round(time.perf_counter() - train_start, 1)
+        seconds = round(time.perf_counter() - started, 1)
         if self.info.is_main:
-            # before metrics.json, whose presence marks a finished run (reproduce reuses it)
-            if cfg.TEST.DIAGNOSTICS and final is not None:   # do the events carry weight?
-                from evreid.engine.diagnostics import write_diagnostics
-
-                write_diagnostics(cfg, self.model, self.dataset, self.device, self.output_dir,
-                                  full=final, progress=self.show_progress)
-            atomic_write_json(self.output_dir / "metrics.json",
-                              {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
-                               "config_hash": config_hash(cfg), "epochs": max_epochs,
-                               "dataset": self.dataset.name, "seconds": seconds})
-            if self.tensorboard is not None:
-                self.tensorboard.close()
+            self._finish(final, seconds)
         return {"final": final, "best": self.best, "seconds": seconds}
+
+    def _train_epoch(self, epoch: int) -> str:
+        """One pass over the loader, then the schedule's step; returns the epoch's line."""
+        self.net.train()
+        self.loader.sampler.set_epoch(epoch)
+        start, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]
+        self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._bad_loss = torch.zeros((), device=self.device)
+        self.saturated, self._rates = 0, []
+        totals, count = {}, 0
+        progress = self._progress(epoch)
+        for batch in progress:
+            values = self._train_step(batch)
+            count += 1
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value
+            if self.step % self.cfg.SOLVER.LOG_PERIOD == 0:
+                self._log_step(epoch, lr, values, progress)
+        self._check_finite()
+        self.scheduler.step()
+        means = {k: float(v) / max(count, 1) for k, v in totals.items()}
+        means["firing_rate"] = (sum(self._rates) / len(self._rates) if self._rates
+                                else self._firing_rate() if count else float("nan"))
+        if self.info.is_main:  # one row per epoch (mean), besides the periodic step rows
+            _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
+                        {"epoch": epoch, "step": self.step, "lr": lr, **means, "kind": "epoch"})
+        return self._epoch_line(epoch, means, lr, time.perf_counter() - start)
+
+    def _progress(self, epoch: int) -> tqdm:
+        # a DataLoader worker's error comes back as its own one line (iterate_loader)
+        return tqdm(iterate_loader(self.loader), total=len(self.loader),
+                    desc=f"epoch {epoch + 1}/{self.cfg.SOLVER.MAX_EPOCHS}", leave=False,
+                    dynamic_ncols=True, disable=not (self.show_progress and self.info.is_main))
+
+    def _log_step(self, epoch: int, lr: float, values: dict, progress: tqdm) -> None:
+        """Every LOG_PERIOD steps: one sync for the NaN check and the logged values."""
+        self._check_finite()
+        values = {k: float(v) for k, v in values.items()}
+        values["firing_rate"] = self._firing_rate()
+        if not math.isnan(values["firing_rate"]):
+            self._rates.append(values["firing_rate"])
+        progress.set_postfix(loss=f"{values['loss']:.3f}")
+        if not self.info.is_main:
+            return
+        _append_csv(self.output_dir / TRAIN_LOG, TRAIN_FIELDS,
+                    {"epoch": epoch, "step": self.step, "lr": lr, **values, "kind": "step"})
+        if self.tensorboard is not None:
+            for key, value in values.items():
+                if not math.isnan(value):
+                    self.tensorboard.add_scalar(f"train/{key}", value, self.step)
+            self.tensorboard.add_scalar("train/lr", lr, self.step)
+
+    def _epoch_line(self, epoch: int, means: dict, lr: float, seconds: float) -> str:
+        nan = float("nan")
+        line = (f"epoch {epoch + 1}/{self.cfg.SOLVER.MAX_EPOCHS}  loss "
+                f"{means.get('loss', nan):.4f} (ce {means.get('ce', nan):.4f}, triplet "
+                f"{means.get('triplet', nan):.4f})  lr {lr:.2e}  {seconds:.1f}s")
+        if self.saturated:   # counts above EVENTS.DTYPE's range were clipped, not wrapped
+            line += (f"  {self.saturated:,} event-count cells saturated at the "
+                     f"{self.cfg.EVENTS.DTYPE} maximum")
+        return line
+
+    # --- evaluation and checkpoints (main process) ------------------------------
+    def _evaluates(self, epoch: int) -> bool:
+        max_epochs = self.cfg.SOLVER.MAX_EPOCHS
+        return (epoch + 1) % self.cfg.SOLVER.EVAL_PERIOD == 0 or epoch + 1 == max_epochs
+
+    def _evaluate_and_keep_best(self, epoch: int) -> dict:
+        final = self.evaluate(epoch)["summary"]
+        if self.best is None or final["mAP"] > self.best["mAP"]:
+            self.best = {"epoch": epoch, **final}
+            save_checkpoint(self.output_dir / BEST, **self._state(epoch))
+        return final
+
+    def _save_checkpoints(self, epoch: int) -> None:
+        save_checkpoint(self.output_dir / LAST, **self._state(epoch))
+        period = self.cfg.SOLVER.CHECKPOINT_PERIOD
+        if period and (epoch + 1) % period == 0:
+            save_checkpoint(self.output_dir / f"epoch_{epoch + 1}.pth", **self._state(epoch))
+
+    def _finish(self, final: dict | None, seconds: float) -> None:
+        cfg = self.cfg
+        # before metrics.json, whose presence marks a finished run (reproduce reuses it)
+        if cfg.TEST.DIAGNOSTICS and final is not None:   # do the events carry weight?
+            from evreid.engine.diagnostics import write_diagnostics
+
+            write_diagnostics(cfg, self.model, self.dataset, self.device, self.output_dir,
+                              full=final, progress=self.show_progress)
+        atomic_write_json(self.output_dir / "metrics.json",
+                          {"final": final, "best": self.best, "arch": cfg.MODEL.ARCH,
+                           "config_hash": config_hash(cfg), "epochs": cfg.SOLVER.MAX_EPOCHS,
+                           "dataset": self.dataset.name, "seconds": seconds})
+        if self.tensorboard is not None:
+            self.tensorboard.close()
