@@ -55,6 +55,38 @@ def test_simulate_set_override_and_aedat(tmp_path, capsys):
     assert "pos_thresh" in capsys.readouterr().err
 
 
+def test_simulate_settings_are_key_value_like_config_overrides(tmp_path, capsys):
+    folder, frames = _frames_dir(tmp_path, 8)
+    times = frame_timestamps_us(8, 25)
+    expected = simulate(frames, times, SimulatorConfig.preset(
+        "realistic", pos_threshold=0.3, refractory_us=0), seed=0)
+    runs = {"key_value": ["pos_threshold", "0.3", "refractory_us", "0"],
+            "flags_after": ["pos_threshold", "0.3", "refractory_us", "0", "--seed", "0"],
+            "set_alias": ["--set", "pos_threshold=0.3", "--set", "refractory_us=0"]}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.npz"
+        argv = ["simulate", "--frames", str(folder), "--out", str(out), "--preset",
+                "realistic"]
+        assert main(argv[:1] + extra + argv[1:] if name == "flags_after" else argv + extra) == 0
+        assert read_events(out).equals(expected), name
+        err = capsys.readouterr().err
+        deprecated = ("evreid simulate: --set KEY=VALUE is deprecated and goes in the next "
+                      "release; write KEY VALUE (e.g. cutoff_hz 200)")
+        assert (deprecated in err.splitlines()) == (name == "set_alias")
+    bad = {"pos_thresh": "evreid simulate: error: unknown simulator setting 'pos_thresh'; one of",
+           "refractory_us": "evreid simulate: error: simulator settings must be KEY VALUE "
+                            "pairs; 'refractory_us' has no value"}
+    for key, message in bad.items():
+        argv = ["simulate", "--frames", str(folder), "--out", str(tmp_path / "x.npz"), key]
+        assert main(argv + (["0.3"] if key == "pos_thresh" else [])) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), lines
+    assert main(["simulate", "--frames", str(folder), "--out", str(tmp_path / "x.npz"),
+                 "cutoff_hz", "fast"]) == 2
+    assert capsys.readouterr().err == ("evreid simulate: error: simulator setting cutoff_hz "
+                                       "needs a number; got 'fast'\n")
+
+
 def test_simulate_errors_name_the_problem(tmp_path, capsys):
     assert main(["simulate", "--frames", str(tmp_path / "nope"), "--out", "x.npz"]) == 2
     err = capsys.readouterr().err

@@ -1,10 +1,12 @@
 """The ``evreid`` command line.
 
-Each subcommand lives in ``evreid.commands.<name>`` and exposes ``HELP`` (one
-line), ``add_arguments(parser)`` and ``run(args) -> int``. Command modules import
-only the standard library at module level and do their heavy imports (torch,
-OpenCV) inside ``run``, so ``evreid --help`` stays fast. A new command is one
-module plus one line in ``COMMANDS``.
+Each subcommand lives in ``evreid.commands.<name>``: its docstring is the
+command's ``--help`` text, ``add_arguments(parser)`` declares the arguments and
+``run(args) -> int`` calls one library function and prints its result. Command
+modules import only the standard library at module level and do their heavy
+imports (torch, OpenCV) inside ``run``, so ``evreid --help`` stays fast. Settings
+are ``KEY VALUE`` pairs wherever a command takes them. A new command is one module
+plus one line in ``COMMANDS`` (name, module, the one-line help of ``evreid --help``).
 """
 
 from __future__ import annotations

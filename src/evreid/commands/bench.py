@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-HELP = "measure cost and speed: bench model (params, MACs, SynOps, time per clip)"
-
 
 # ---------------------------------------------------------------- bench model
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

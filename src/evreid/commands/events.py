@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "event files: info (format, size, count, rate) and convert between formats"
-
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default=None,

@@ -10,7 +10,7 @@ events_dir = <dataset folder>/events), which the *_event dataset variants then l
 
     evreid simulate --dataset mars --root data/mars [--out EVENTS_DIR]
                     [--preset default|clean|realistic] [--seed 0] [--workers 2]
-                    [--shard i/n] [--set KEY=VALUE ...] [--force] [--json]
+                    [--shard i/n] [--force] [--json] [KEY VALUE ...]
 
 Resumable: a tracklet whose cache file has the same simulator-config hash and
 frame count is skipped (use --force to redo). Each tracklet's seed is derived
@@ -18,17 +18,19 @@ from --seed and its key, so the result does not depend on --workers or
 --shard. --shard i/n (0 <= i < n) takes every n-th tracklet from the i-th, for
 cluster job arrays. --json prints a summary (tracklets, frames, events of the
 newly simulated tracklets, seconds).
+
+KEY VALUE pairs override the preset's settings (docs/SIMULATOR.md names them), e.g.
+`evreid simulate --frames DIR --out e.evs cutoff_hz 200 refractory_us 0`; the older
+`--set KEY=VALUE` still works for this release and says so on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
-
-HELP = "simulate DVS events from frames or a whole dataset (cached, resumable)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame rate of --frames (default 25)")
     parser.add_argument("--preset", default="default",
                         help="simulator preset: default, clean, realistic (default: default)")
+    parser.add_argument("settings", nargs="*", metavar="KEY VALUE",
+                        help="simulator settings over the preset, e.g. cutoff_hz 200")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override one simulator setting, e.g. --set cutoff_hz=200 "
-                             "(repeatable)")
+                        metavar="KEY=VALUE", help="deprecated: write KEY VALUE instead")
     parser.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes for --dataset (default min(2, cores))")
@@ -60,25 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
-def build_config(preset: str, overrides: list[str]):
-    """SimulatorConfig from a preset plus KEY=VALUE strings (typed by the field)."""
-    from evreid.errors import EvreidError
-    from evreid.events.simulator import SimulatorConfig
+def build_config(preset: str, settings: list[str], deprecated_set: list[str] | None = None):
+    """SimulatorConfig from a preset plus KEY VALUE settings (and ``--set`` KEY=VALUE)."""
+    from evreid.events.config import SimulatorConfig, parse_settings
 
-    types = {f.name: f.type for f in dataclasses.fields(SimulatorConfig)}
-    values: dict = {}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or key not in types:
-            raise EvreidError(f"--set {item!r}: expected KEY=VALUE with KEY one of "
-                              f"{', '.join(sorted(types))}")
-        kind = types[key]
-        try:
-            values[key] = int(text) if kind == "int" else float(text) if kind == "float" \
-                else text
-        except ValueError:
-            raise EvreidError(f"--set {item!r}: {key} needs a number") from None
+    values = parse_settings(list(deprecated_set or []), "KEY=VALUE")
+    values.update(parse_settings(list(settings)))
+    if deprecated_set:      # once parsed: a bad --set stays one error line
+        print("evreid simulate: --set KEY=VALUE is deprecated and goes in the next release; "
+              "write KEY VALUE (e.g. cutoff_hz 200)", file=sys.stderr)
     return SimulatorConfig.preset(preset, **values)
 
 
@@ -148,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.frames) == bool(args.dataset):
         raise EvreidError("give exactly one source: --frames DIR or --dataset NAME --root DIR")
     check_arguments(args)
-    config = build_config(args.preset, args.overrides)
+    config = build_config(args.preset, args.settings, args.overrides)
     summary = _run_frames(args, config) if args.frames else _run_dataset(args, config)
     _print(summary, args.json)
     return 0

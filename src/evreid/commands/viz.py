@@ -30,8 +30,6 @@ import math
 
 from evreid.commands._config_args import TRUST_HELP
 
-HELP = "pictures: event frames, CMC curves, ranked lists, feature maps, contact sheets"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)

@@ -134,3 +134,37 @@ class SimulatorConfig:
     @property
     def needs_substeps(self) -> bool:
         return self.upsample != "none" and self.cutoff_hz > 0
+
+
+def parse_settings(items: list[str], syntax: str = "KEY VALUE") -> dict[str, Any]:
+    """Simulator settings typed by the field they set, from the command line:
+    ``["cutoff_hz", "200", ...]`` (``KEY VALUE``, as config overrides are written) or
+    ``["cutoff_hz=200", ...]`` (``KEY=VALUE``, the deprecated ``--set``, whose error
+    messages stay as they were)."""
+    types = {f.name: f.type for f in dataclasses.fields(SimulatorConfig)}
+    names = ", ".join(sorted(types))
+    if syntax == "KEY=VALUE":
+        pairs = []
+        for item in items:
+            key, sep, text = item.partition("=")
+            if not sep or key.strip() not in types:
+                raise EvreidError(f"--set {item!r}: expected KEY=VALUE with KEY one of {names}")
+            pairs.append((key.strip(), text, f"--set {item!r}: {key.strip()} needs a number"))
+    else:
+        if len(items) % 2:
+            raise EvreidError(f"simulator settings must be KEY VALUE pairs; {items[-1]!r} "
+                              f"has no value")
+        pairs = []
+        for key, text in zip(items[0::2], items[1::2], strict=True):
+            if key not in types:
+                raise EvreidError(f"unknown simulator setting {key!r}; one of {names}")
+            pairs.append((key, text, f"simulator setting {key} needs a number; got {text!r}"))
+    values: dict[str, Any] = {}
+    for key, text, not_a_number in pairs:
+        kind = types[key]
+        try:
+            values[key] = int(text) if kind == "int" else float(text) if kind == "float" \
+                else text
+        except ValueError:
+            raise EvreidError(not_a_number) from None
+    return values
