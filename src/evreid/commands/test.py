@@ -27,43 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from pathlib import Path
 
     from evreid.commands._config_args import config_from_args
-    from evreid.data import build_dataset_from_cfg
-    from evreid.engine.checkpoint import load_checkpoint, load_model_weights
-    from evreid.engine.distributed import resolve_device
-    from evreid.engine.evaluator import evaluate_model
+    from evreid.engine.runs import evaluate_checkpoint
     from evreid.metrics import format_metrics
-    from evreid.metrics.rank import check_not_degenerate
-    from evreid.models import build_model
-    from evreid.utils import atomic_write_json, check_writable, seed_everything
 
     cfg = config_from_args(args)
-    seed_everything(cfg.SEED)
-    checkpoint = Path(args.checkpoint or cfg.TEST.WEIGHT or Path(cfg.OUTPUT_DIR) / "best.pth")
-    out = check_writable(Path(args.out or cfg.OUTPUT_DIR), "--out" if args.out else "OUTPUT_DIR")
-    state = load_checkpoint(checkpoint, arch=cfg.MODEL.ARCH, trust=args.trust_checkpoint)
-    dataset = build_dataset_from_cfg(cfg)
-    device = resolve_device(cfg.MODEL.DEVICE)
-    model = build_model(cfg, int(state.get("num_classes") or dataset.num_train_pids))
-    load_model_weights(model, state, str(checkpoint))
-    model.to(device)
-    result = evaluate_model(cfg, model, dataset, device, features_path=out / "features.npz")
-    warning = check_not_degenerate(result, f"model {checkpoint}")
+    report, warning = evaluate_checkpoint(cfg, args.checkpoint, args.out,
+                                      trust_checkpoint=args.trust_checkpoint)
     if warning:
         print(f"evreid test: {warning}", file=sys.stderr)
-    report = {**result["summary"], "num_valid_queries": result["num_valid_queries"],
-              "num_skipped_queries": result["num_skipped_queries"],
-              "protocol": dataset.protocol, "sampler": cfg.TEST.SAMPLER,
-              "distance": cfg.TEST.DISTANCE, "reranking": cfg.TEST.RERANKING,
-              "checkpoint": str(checkpoint), "dataset": dataset.name}
-    atomic_write_json(out / "test_metrics.json", report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(format_metrics({cfg.MODEL.ARCH: result["summary"]}))
-        print(f"valid queries {result['num_valid_queries']}, skipped "
-              f"{result['num_skipped_queries']}; protocol {dataset.protocol}, sampler "
+        print(format_metrics({cfg.MODEL.ARCH: report}))
+        print(f"valid queries {report['num_valid_queries']}, skipped "
+              f"{report['num_skipped_queries']}; protocol {report['protocol']}, sampler "
               f"{cfg.TEST.SAMPLER}, distance {cfg.TEST.DISTANCE}")
     return 0

@@ -38,48 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from evreid.commands._config_args import config_from_args, parse_splits
-    from evreid.data import build_dataset_from_cfg
-    from evreid.engine.trainer import Trainer
+    from evreid.engine.runs import train_splits
     from evreid.metrics import format_metrics
-    from evreid.utils import atomic_write_json, check_writable
 
     cfg = config_from_args(args)
-    splits = parse_splits(args.splits, cfg.DATASETS.SPLIT_ID)
-    check_writable(Path(cfg.OUTPUT_DIR), "OUTPUT_DIR")
-    root = Path(cfg.OUTPUT_DIR)
-    finals = {}
-    for split in splits:
-        run_cfg = cfg.clone()
-        run_cfg.DATASETS.SPLIT_ID = split
-        out = root / f"split_{split}" if args.splits else root
-        run_cfg.OUTPUT_DIR = str(out)
-        dataset = build_dataset_from_cfg(run_cfg)
-        trainer = Trainer(run_cfg, dataset, out, resume=args.resume,
-                          show_progress=not args.no_progress,
+    splits = parse_splits(args.splits, cfg.DATASETS.SPLIT_ID) if args.splits else None
+    report = train_splits(cfg, splits, resume=args.resume, progress=not args.no_progress,
                           allow_config_change=args.allow_config_change,
                           trust_checkpoint=args.trust_checkpoint)
-        result = trainer.train()
-        if not trainer.info.is_main:
-            continue
-        finals[f"split {split}" if args.splits else cfg.MODEL.ARCH] = result["final"]
-    if not finals:
+    if report is None:      # a DDP process other than the main one
         return 0
-    report: dict = {"runs": finals}
-    if len(finals) > 1:
-        keys = next(iter(finals.values())).keys()
-        import numpy as np
-
-        report["mean"] = {k: float(np.mean([f[k] for f in finals.values()])) for k in keys}
-        report["std"] = {k: float(np.std([f[k] for f in finals.values()])) for k in keys}
-        atomic_write_json(root / "splits_summary.json", report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        rows = dict(finals)
-        if "mean" in report:
-            rows["mean"] = report["mean"]
-        print(format_metrics(rows))
+        print(format_metrics({**report["runs"], **({"mean": report["mean"]}
+                                                    if "mean" in report else {})}))
     return 0
