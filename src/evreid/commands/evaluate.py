@@ -35,35 +35,27 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from evreid.errors import EvreidError
-    from evreid.metrics import evaluate, format_metrics, summary_row
-    from evreid.metrics.features import load_features, stored_distances
-    from evreid.metrics.rank import check_not_degenerate
+    from evreid.metrics import format_metrics
+    from evreid.metrics.features import evaluate_features
     from evreid.utils import atomic_write_json, check_writable
 
-    if args.max_rank < 1:
-        raise EvreidError(f"--max-rank must be >= 1; got {args.max_rank}")
     if args.out:
         check_writable(Path(args.out).absolute().parent, "--out's folder")
-    data = load_features(args.features)
-    protocol = args.protocol or str(data.get("protocol", "standard"))
-    distmat = stored_distances(data, args.distance, args.rerank, source=args.features,
-                               k1=args.k1, k2=args.k2, lambda_value=args.lambda_value)
-    result = evaluate(distmat, data["query_pids"], data["gallery_pids"], data["query_camids"],
-                      data["gallery_camids"], max_rank=args.max_rank, protocol=protocol)
-    warning = check_not_degenerate(result, args.features)
-    if warning:
-        print(f"evreid evaluate: {warning}", file=sys.stderr)
-    report = {**summary_row(result), "num_valid_queries": result["num_valid_queries"],
-              "num_skipped_queries": result["num_skipped_queries"], "protocol": protocol,
-              "distance": "distmat" if "distmat" in data else args.distance,
+    result = evaluate_features(args.features, args.distance, args.protocol, args.max_rank,
+                               args.rerank, k1=args.k1, k2=args.k2,
+                               lambda_value=args.lambda_value)
+    if result["warning"]:
+        print(f"evreid evaluate: {result['warning']}", file=sys.stderr)
+    report = {**result["summary"], "num_valid_queries": result["num_valid_queries"],
+              "num_skipped_queries": result["num_skipped_queries"],
+              "protocol": result["protocol"], "distance": result["distance"],
               "reranking": args.rerank}
     if args.out:
         atomic_write_json(args.out, report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(format_metrics({"result": summary_row(result)}))
+        print(format_metrics({"result": result["summary"]}))
         print(f"valid queries {result['num_valid_queries']}, skipped "
-              f"{result['num_skipped_queries']} (no true match), protocol {protocol}")
+              f"{result['num_skipped_queries']} (no true match), protocol {result['protocol']}")
     return 0

@@ -158,23 +158,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_cmc(args: argparse.Namespace) -> int:
     from evreid.errors import EvreidError
-    from evreid.metrics import evaluate
-    from evreid.metrics.features import load_features, stored_distances
-    from evreid.metrics.rank import check_not_degenerate
+    from evreid.metrics.features import evaluate_features
     from evreid.viz.cmc import plot_cmc
 
     labels = args.labels.split(",") if args.labels else [str(p) for p in args.features]
     if len(labels) != len(args.features):
         raise EvreidError(f"--labels names {len(labels)} curves for {len(args.features)} files")
-    curves = {}
-    for label, path in zip(labels, args.features, strict=True):
-        data = load_features(path)
-        result = evaluate(stored_distances(data, args.distance), data["query_pids"],
-                          data["gallery_pids"], data["query_camids"], data["gallery_camids"],
-                          max_rank=args.max_rank,
-                          protocol=str(data.get("protocol", "standard")))
-        check_not_degenerate(result, str(path))
-        curves[label] = result["cmc"]
+    curves = {label: evaluate_features(path, args.distance, max_rank=args.max_rank)["cmc"]
+              for label, path in zip(labels, args.features, strict=True)}
     print(plot_cmc(curves, args.out, max_rank=args.max_rank))
     return 0
 

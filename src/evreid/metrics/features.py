@@ -65,3 +65,27 @@ def stored_distances(data: dict[str, np.ndarray], metric: str = "cosine", rerank
         return data["distmat"]
     return query_gallery_distances(data["query_features"], data["gallery_features"], metric,
                                    rerank, **rerank_options)
+
+
+def evaluate_features(path: str | os.PathLike, distance: str = "cosine",
+                      protocol: str | None = None, max_rank: int = 50, rerank: bool = False,
+                      **rerank_options) -> dict:
+    """Rank the queries of a features file (``evreid test``'s features.npz) against its
+    gallery: :func:`evreid.metrics.evaluate`'s result plus ``summary`` (percent
+    figures), ``protocol`` (default: the file's, else standard), ``distance`` (the
+    metric, or ``distmat`` for a stored matrix) and ``warning`` (some queries tied,
+    else None; all tied is an error)."""
+    from evreid.metrics import evaluate, summary_row
+    from evreid.metrics.rank import check_not_degenerate
+
+    if max_rank < 1:
+        raise EvreidError(f"--max-rank must be >= 1; got {max_rank}")
+    data = load_features(path)
+    protocol = protocol or str(data.get("protocol", "standard"))
+    distmat = stored_distances(data, distance, rerank, source=str(path), **rerank_options)
+    result = evaluate(distmat, data["query_pids"], data["gallery_pids"], data["query_camids"],
+                      data["gallery_camids"], max_rank=max_rank, protocol=protocol)
+    result["warning"] = check_not_degenerate(result, str(path))
+    result.update(summary=summary_row(result), protocol=protocol,
+                  distance="distmat" if "distmat" in data else distance)
+    return result
