@@ -94,35 +94,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     contact.add_argument("--out", required=True, metavar="PNG")
 
 
-def _tracklet_rows(args: argparse.Namespace):
-    """(name, frame paths, fps, event source or None, seed) for each tracklet to draw."""
+def _tracklets(args: argparse.Namespace) -> list:
+    """The tracklets to draw: a folder of frames, or some of a dataset's."""
     from evreid.errors import EvreidError
-    from evreid.events.cache import tracklet_seed
-    from evreid.events.frames import list_frame_files
+    from evreid.viz.events import dataset_tracklets, folder_tracklet
 
     if bool(args.frames) == bool(args.dataset):
         raise EvreidError("give exactly one source: --frames DIR, --dataset NAME --root DIR "
                           "or --recording FILE")
     if args.frames:
-        return [(str(args.frames), list_frame_files(args.frames), args.fps, args.events,
-                 args.seed)]
+        return [folder_tracklet(args.frames, args.fps, args.events, args.seed)]
     if not args.root:
         raise EvreidError("--dataset needs --root DIR")
-    from evreid.data import build_dataset
-
-    dataset = build_dataset(args.dataset, args.root)
-    pool = list(getattr(dataset, args.split))
-    if args.key:
-        by_key = {t.key: t for t in list(dataset.train) + list(dataset.query)
-                  + list(dataset.gallery)}
-        missing = [k for k in args.key if k not in by_key]
-        if missing:
-            raise EvreidError(f"unknown tracklet key(s) {', '.join(missing)} in {args.dataset}")
-        chosen = [by_key[k] for k in args.key]
-    else:
-        chosen = pool[:max(1, args.tracklets)]
-    return [(t.key, t.frames, t.fps, t.events, tracklet_seed(args.seed, t.key))
-            for t in chosen]
+    return dataset_tracklets(args.dataset, args.root, args.split, args.key, args.tracklets,
+                             args.seed)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -171,51 +156,18 @@ def _run_cmc(args: argparse.Namespace) -> int:
 
 
 def _run_ranked(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from evreid.viz.ranking import ranked_list_of_run
 
-    from evreid.config import load_config
-    from evreid.data import build_dataset_from_cfg
-    from evreid.errors import EvreidError
-    from evreid.metrics.features import load_features, stored_distances
-    from evreid.viz.ranking import ranked_list_grid
-
-    run_dir = Path(args.run)
-    cfg = load_config(run_dir / "config.yaml")
-    data = load_features(run_dir / "features.npz")
-    dataset = build_dataset_from_cfg(cfg)
-    if (len(dataset.query), len(dataset.gallery)) != (len(data["query_pids"]),
-                                                      len(data["gallery_pids"])):
-        raise EvreidError(f"{run_dir / 'features.npz'} does not match the dataset of "
-                          f"{run_dir / 'config.yaml'} (re-run evreid test)")
-    distmat = stored_distances(data, cfg.TEST.DISTANCE)
-    print(ranked_list_grid(distmat, dataset.query, dataset.gallery, args.out,
-                           num_queries=args.queries, topk=args.topk,
-                           frames_per_tracklet=args.frames_per_tracklet))
+    print(ranked_list_of_run(args.run, args.out, num_queries=args.queries, topk=args.topk,
+                             frames_per_tracklet=args.frames_per_tracklet))
     return 0
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    from evreid.api import model_from_checkpoint
-    from evreid.data import build_dataset_from_cfg
-    from evreid.data.clips import ClipDataset, EventOptions
-    from evreid.data.transforms import build_transforms
-    from evreid.engine.data import feeds_events
-    from evreid.errors import EvreidError
-    from evreid.viz.features import activation_maps, overlay_grid
+    from evreid.viz.features import checkpoint_activation_maps
 
-    model, cfg = model_from_checkpoint(args.checkpoint, trust=args.trust_checkpoint)
-    if args.root:
-        cfg.DATASETS.ROOT_DIR = args.root
-    dataset = build_dataset_from_cfg(cfg)
-    if not 0 <= args.query < len(dataset.query):
-        raise EvreidError(f"--query {args.query} out of range 0..{len(dataset.query) - 1}")
-    events = EventOptions.from_cfg(cfg) if feeds_events(model, cfg) else None
-    clips = ClipDataset([dataset.query[args.query]], cfg.INPUT.SEQ_LEN, "evenly",
-                        build_transforms(cfg, is_train=False), events, seed=cfg.SEED)
-    item = clips[0]
-    frames = item["frames"]
-    maps = activation_maps(model, frames, item["events"].float() if events else None)
-    print(overlay_grid(frames, maps, args.out, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD))
+    print(checkpoint_activation_maps(args.checkpoint, args.out, root=args.root,
+                                     query=args.query, trust_checkpoint=args.trust_checkpoint))
     return 0
 
 
@@ -226,87 +178,25 @@ def _run_contact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_recording(args: argparse.Namespace) -> int:
-    """Consecutive windows of a recorded event file, streamed (no frames)."""
-    from evreid.events.io import iter_events
-    from evreid.viz.events import event_grid, render_event_frame
-    from evreid.viz.png import write_png
-
-    images = []
-    for window in iter_events(args.recording, args.window_us):
-        if len(images) == args.num_frames:
-            break
-        images.append(render_event_frame(window.events, window.start_us, window.end_us,
-                                         args.background))
-    image = event_grid([([], images)], scale=args.scale)
-    path = write_png(args.out, image, rgb=True)
-    print(f"wrote {path} ({image.shape[1]}x{image.shape[0]}, {len(images)} windows of "
-          f"{args.window_us} us from {args.recording})")
-    return 0
-
-
 def _run_events(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from evreid.errors import EvreidError
-    from evreid.events.checks import align_time_base
-    from evreid.events.frames import read_frames
-    from evreid.events.io import read_events_with_meta
-    from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, simulate
-    from evreid.viz.events import event_grid, render_event_frame, tracklet_panel
-    from evreid.viz.png import write_png
+    from evreid.viz.events import recording_picture, tracklet_picture
 
     if args.num_frames < 1 or args.stride < 1 or args.start < 0:
         raise EvreidError("--num-frames and --stride must be >= 1, --start >= 0")
     if args.recording:
-        return _run_recording(args)
-    config = SimulatorConfig.preset(args.preset)
-    rows, info = [], []
-    for name, paths, fps, source, seed in _tracklet_rows(args):
-        if not paths:       # an event-only tracklet (eventreid): its windows, no frames
-            from evreid.events.representation import frame_windows
-
-            ev, meta = read_events_with_meta(source)
-            windows = frame_windows(np.asarray(meta["frame_timestamps_us"]),
-                                    int(meta.get("first_window_us", 0)))[:args.num_frames]
-            images = [render_event_frame(ev, int(a), int(b), args.background)
-                      for a, b in windows]
-            rows.append(([], images))
-            info.append({"tracklet": name, "events": str(source), "num_events": len(ev)})
-            continue
-        indices = list(range(args.start, len(paths), args.stride))[:args.num_frames]
-        if not indices:
-            raise EvreidError(f"{name}: only {len(paths)} frames, nothing from --start "
-                              f"{args.start}")
-        last = indices[-1] + 1
-        frames = read_frames(paths[:last], color=True)
-        times = frame_timestamps_us(last, fps)
-        if source and not str(source).endswith((".npz", ".h5", ".hdf5", ".aedat", ".aedat4")):
-            source = None   # per-frame .mat folders: simulate instead
-        if source:
-            ev, meta = read_events_with_meta(source)
-            if "frame_timestamps_us" in meta:
-                times = np.asarray(meta["frame_timestamps_us"])[:last]
-            # a recording whose clock does not start with the frames drew blank rows
-            ev = align_time_base(ev, times, int(meta.get("first_window_us", 0)), str(source),
-                                 args.align_time, "pass --align-time")
-            origin = str(source)
-        else:
-            luma = read_frames(paths[:last])
-            ev = simulate(luma, times, config, seed=seed)
-            origin = f"simulated ({args.preset}, seed {seed})"
-        if (ev.height, ev.width) != frames.shape[1:3]:
-            raise EvreidError(f"{name}: events are {ev.width}x{ev.height}, frames "
-                              f"{frames.shape[2]}x{frames.shape[1]}")
-        rows.append(tracklet_panel(frames, ev, times, indices, args.background))
-        info.append({"tracklet": name, "frames": indices, "events": origin,
-                     "num_events": len(ev)})
-    image = event_grid(rows, scale=args.scale)
-    path = write_png(args.out, image, rgb=True)
-    summary = {"out": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-               "bytes": path.stat().st_size, "tracklets": info}
+        done = recording_picture(args.recording, args.out, args.window_us, args.num_frames,
+                                 args.background, args.scale)
+        print(f"wrote {done['out']} ({done['width']}x{done['height']}, {done['windows']} "
+              f"windows of {args.window_us} us from {args.recording})")
+        return 0
+    summary = tracklet_picture(_tracklets(args), args.out, num_frames=args.num_frames,
+                               start=args.start, stride=args.stride, preset=args.preset,
+                               background=args.background, scale=args.scale,
+                               align_time=args.align_time)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {path} ({image.shape[1]}x{image.shape[0]}, {summary['bytes']:,} bytes)")
+        print(f"wrote {summary['out']} ({summary['width']}x{summary['height']}, "
+              f"{summary['bytes']:,} bytes)")
     return 0

@@ -81,3 +81,30 @@ def overlay_grid(frames: torch.Tensor, maps: dict[str, torch.Tensor],
                     (0, 0, 0), 1, cv2.LINE_AA)
         out.append(canvas)
     return write_png(path, np.concatenate(out, axis=0))
+
+
+def checkpoint_activation_maps(checkpoint: str | os.PathLike, path: str | os.PathLike,
+                               root: str | os.PathLike | None = None, query: int = 0,
+                               trust_checkpoint: bool = False) -> Path:
+    """:func:`overlay_grid` of a checkpoint's activation maps on one query tracklet of
+    its config's dataset (``root`` replaces DATASETS.ROOT_DIR)."""
+    from evreid.api import model_from_checkpoint
+    from evreid.data import build_dataset_from_cfg
+    from evreid.data.clips import ClipDataset, EventOptions
+    from evreid.data.transforms import build_transforms
+    from evreid.engine.data import feeds_events
+    from evreid.errors import EvreidError
+
+    model, cfg = model_from_checkpoint(checkpoint, trust=trust_checkpoint)
+    if root:
+        cfg.DATASETS.ROOT_DIR = str(root)
+    dataset = build_dataset_from_cfg(cfg)
+    if not 0 <= query < len(dataset.query):
+        raise EvreidError(f"--query {query} out of range 0..{len(dataset.query) - 1}")
+    events = EventOptions.from_cfg(cfg) if feeds_events(model, cfg) else None
+    clips = ClipDataset([dataset.query[query]], cfg.INPUT.SEQ_LEN, "evenly",
+                        build_transforms(cfg, is_train=False), events, seed=cfg.SEED)
+    item = clips[0]
+    frames = item["frames"]
+    maps = activation_maps(model, frames, item["events"].float() if events else None)
+    return overlay_grid(frames, maps, path, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD)

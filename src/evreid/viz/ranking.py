@@ -60,3 +60,27 @@ def ranked_list_grid(distmat: np.ndarray, query: Sequence[Tracklet], gallery: Se
     rows = [cv2.copyMakeBorder(r, 0, 0, 0, full_width - r.shape[1], cv2.BORDER_CONSTANT,
                                value=(255, 255, 255)) for r in rows]
     return write_png(path, np.concatenate(rows, axis=0))
+
+
+def ranked_list_of_run(run_dir: str | os.PathLike, path: str | os.PathLike,
+                       num_queries: int = 6, topk: int = 5,
+                       frames_per_tracklet: int = 2) -> Path:
+    """:func:`ranked_list_grid` of a trained run: its config.yaml names the dataset,
+    its features.npz (``evreid test``) the distances."""
+    from evreid.config import load_config
+    from evreid.data import build_dataset_from_cfg
+    from evreid.errors import EvreidError
+    from evreid.metrics.features import load_features, stored_distances
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    data = load_features(run_dir / "features.npz")
+    dataset = build_dataset_from_cfg(cfg)
+    if (len(dataset.query), len(dataset.gallery)) != (len(data["query_pids"]),
+                                                      len(data["gallery_pids"])):
+        raise EvreidError(f"{run_dir / 'features.npz'} does not match the dataset of "
+                          f"{run_dir / 'config.yaml'} (re-run evreid test)")
+    distmat = stored_distances(data, cfg.TEST.DISTANCE)
+    return ranked_list_grid(distmat, dataset.query, dataset.gallery, path,
+                            num_queries=num_queries, topk=topk,
+                            frames_per_tracklet=frames_per_tracklet)
