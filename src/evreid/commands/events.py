@@ -71,7 +71,7 @@ def _sensor_size(text: str | None) -> tuple[int, int] | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from evreid.events.io import describe_events, read_events, write_events
+    from evreid.events.io import convert_events, describe_events
 
     size = _sensor_size(args.sensor_size)
     if args.action == "info":
@@ -90,22 +90,14 @@ def run(args: argparse.Namespace) -> int:
               f"duration  {info.duration_us / 1e6:.6f} s\n"
               f"rate      {info.rate_per_s / 1e6:.3f} Mev/s")
         return 0
-    from evreid.events.types import Events
-
-    to_store = args.to == "store" or (args.to is None and str(args.output).endswith(".evs"))
-    if to_store and args.format is None and size is None and not args.rebase_time:
-        from evreid.events.store import convert_to_store, read_index
-
+    done = convert_events(args.input, args.output, args.format, size, args.time_unit_us,
+                          to=args.to, rebase_time=args.rebase_time)
+    if done["frame_windows"] is not None:
         # an old .npz cache (or any file with frame timestamps) -> the clip-indexed
         # store, keeping its frame timestamps and simulator config, checked exactly
-        out = convert_to_store(args.input, args.output)
-        index = read_index(out)
-        print(f"wrote {out}: {index.count:,} events, {index.width}x{index.height}, "
-              f"{index.num_frames} frame windows")
-        return 0
-    ev = read_events(args.input, args.format, size, args.time_unit_us)
-    if args.rebase_time and len(ev):
-        ev = Events(ev.t - ev.t[0], ev.x, ev.y, ev.p, ev.width, ev.height)
-    write_events(args.output, ev, format=args.to)
-    print(f"wrote {args.output}: {len(ev):,} events, {ev.width}x{ev.height}")
+        print(f"wrote {done['out']}: {done['events']:,} events, {done['width']}x"
+              f"{done['height']}, {done['frame_windows']} frame windows")
+    else:
+        print(f"wrote {args.output}: {done['events']:,} events, {done['width']}x"
+              f"{done['height']}")
     return 0

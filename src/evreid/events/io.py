@@ -333,6 +333,30 @@ def write_events(path: str | os.PathLike, ev: Events, format: str | None = None,
         write_mat_folder(path, ev, times, int(meta.get("first_window_us", 0)))
 
 
+def convert_events(src: str | os.PathLike, dst: str | os.PathLike,
+                   format: str | None = None,  # noqa: A002
+                   sensor_size: tuple[int, int] | None = None, time_unit_us: float = 1.0,
+                   to: str | None = None, rebase_time: bool = False) -> dict[str, Any]:
+    """Rewrite an event file in another format (``to``, else by ``dst``'s suffix),
+    exactly; ``rebase_time`` starts the clock at the first event. A file with frame
+    timestamps (an old ``.npz`` cache) written as a store keeps them and its simulator
+    config. Returns {out, events, width, height, frame_windows (stores, else None)}."""
+    to_store = to == "store" or (to is None and str(dst).endswith(".evs"))
+    if to_store and format is None and sensor_size is None and not rebase_time:
+        from evreid.events.store import convert_to_store, read_index
+
+        out = convert_to_store(src, dst)
+        index = read_index(out)
+        return {"out": str(out), "events": index.count, "width": index.width,
+                "height": index.height, "frame_windows": index.num_frames}
+    ev = read_events(src, format, sensor_size, time_unit_us)
+    if rebase_time and len(ev):
+        ev = Events(ev.t - ev.t[0], ev.x, ev.y, ev.p, ev.width, ev.height)
+    write_events(dst, ev, format=to)
+    return {"out": str(dst), "events": len(ev), "width": ev.width, "height": ev.height,
+            "frame_windows": None}
+
+
 def cache_is_fresh(path: str | os.PathLike, config: Any, num_frames: int | None = None) -> bool:
     """True when ``path`` is a readable ``.npz`` cache made with exactly ``config``.
 
