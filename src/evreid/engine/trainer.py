@@ -101,6 +101,7 @@ class Trainer:
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.loss = ReidLoss.from_config(cfg, self.num_classes)
         self.start_epoch, self.step, self.best = 0, 0, None
+        self.saturated, self._rates = 0, []     # per epoch; a bare _train_step needs them
         self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info,
                                          uses_frames=feeds_frames(self.model))
         # Ctrl-C reaches the loader's workers too: they ignore it, the main process stops
