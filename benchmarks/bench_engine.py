@@ -101,7 +101,7 @@ def time_training(cfg, dataset, steps: int, setup: Setup, output_dir: str
 
 
 def time_extraction(cfg, trainer, runner: Runner, tracklets, setup: Setup) -> dict:
-    from evreid.engine.data import build_test_loader
+    from evreid.engine.data import batch_to_device, build_test_loader
     from evreid.engine.evaluator import extract_features
 
     loader = build_test_loader(cfg, tracklets, trainer.uses_events)
@@ -112,9 +112,9 @@ def time_extraction(cfg, trainer, runner: Runner, tracklets, setup: Setup) -> di
 
     def warm() -> None:
         runner.eval()
+        batch = batch_to_device(first, trainer.device)     # counts arrive as compact ints
         with torch.no_grad():
-            runner(first["frames"].to(trainer.device),
-                   first["events"].to(trainer.device) if "events" in first else None)
+            runner(batch["frames"], batch.get("events"))
 
     runner.warm_up(warm, setup.warmup)
     runner.clips = 0

@@ -101,7 +101,7 @@ class Trainer:
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.loss = ReidLoss.from_config(cfg, self.num_classes)
         self.start_epoch, self.step, self.best = 0, 0, None
-        self.saturated, self._rates = 0, []     # per epoch; a bare _train_step needs them
+        self._reset_epoch_counters()     # a bare _train_step (bench_engine) needs them
         self.loader = build_train_loader(cfg, dataset, self.uses_events, self.info,
                                          uses_frames=feeds_frames(self.model))
         # Ctrl-C reaches the loader's workers too: they ignore it, the main process stops
@@ -241,14 +241,18 @@ class Trainer:
             self._finish(final, seconds)
         return {"final": final, "best": self.best, "seconds": seconds}
 
+    def _reset_epoch_counters(self) -> None:
+        # on the device, read once per epoch: no host sync per step
+        self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._bad_loss = torch.zeros((), device=self.device)
+        self.saturated, self._rates = 0, []
+
     def _train_epoch(self, epoch: int) -> str:
         """One pass over the loader, then the schedule's step; returns the epoch's line."""
         self.net.train()
         self.loader.sampler.set_epoch(epoch)
         start, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]
-        self._nonfinite = torch.zeros((), dtype=torch.int64, device=self.device)
-        self._bad_loss = torch.zeros((), device=self.device)
-        self.saturated, self._rates = 0, []
+        self._reset_epoch_counters()
         totals, count = {}, 0
         progress = self._progress(epoch)
         for batch in progress:
