@@ -111,33 +111,13 @@ def compact_counts(counts: np.ndarray, dtype: str) -> tuple[torch.Tensor, int]:
 def _mat_frame(path: Path, prev: Path | None, sensor: tuple[int, int]):
     """Events and window (start, end] of one SDCL per-frame ``.mat`` file; the start
     comes from ``start_timestamp`` or else from the previous file's end."""
-    import scipy.io
+    from evreid.events.io import read_mat_frame
 
-    from evreid.events.io import MAT_KEYS, _as_int
-    from evreid.events.types import Events
-
-    try:
-        mat = scipy.io.loadmat(str(path))
-    except Exception as exc:
-        raise EvreidError(f"{path}: truncated or corrupt .mat file ({exc})") from None
-    missing = [k for k in MAT_KEYS if k not in mat]
-    if missing:
-        raise EvreidError(f"{path}: missing key(s) {', '.join(missing)}")
-    t = _as_int(path, "section_event_timestamp", mat["section_event_timestamp"])
-    x = _as_int(path, "section_event_x", mat["section_event_x"]) - 1
-    y = _as_int(path, "section_event_y", mat["section_event_y"]) - 1
-    pol = np.asarray(mat["section_event_polarity"]).ravel()
-    if not (len(t) == len(x) == len(y) == len(pol)):
-        raise EvreidError(f"{path}: event columns differ in length")
-    height, width = sensor
-    try:
-        ev = Events.from_unsorted(t, x, y, np.where(pol > 0, 1, -1), width, height)
-    except EvreidError as exc:
-        raise EvreidError(f"{path}: {exc} (sensor {width}x{height})") from None
-    end = (int(_as_int(path, "end_timestamp", mat["end_timestamp"])[0])
-           if "end_timestamp" in mat else (int(ev.t[-1]) if len(ev) else 0))
-    if "start_timestamp" in mat:
-        start = int(_as_int(path, "start_timestamp", mat["start_timestamp"])[0])
+    frame = read_mat_frame(path, sensor)
+    ev = frame.events
+    end = frame.end if frame.end is not None else (int(ev.t[-1]) if len(ev) else 0)
+    if frame.start is not None:
+        start = frame.start
     elif prev is not None:
         _, (_, start) = _mat_frame(prev, None, sensor)
     else:
@@ -149,14 +129,13 @@ def read_mat_windows(folder: str, indices: np.ndarray, num_frames: int, bins: in
                      representation: str) -> np.ndarray:
     """Bins of the chosen frames of an SDCL per-frame ``.mat`` folder, reading only
     their files (file k = frame k in numeric order; sensor as ``read_mat_folder``)."""
-    from evreid.events.io import MARS_SENSOR, _mat_files, _stored_sensor_size
+    from evreid.events.io import mat_folder_files
     from evreid.events.representation import to_count_frames, to_voxel
 
-    files = _mat_files(Path(folder))
+    files, sensor = mat_folder_files(folder)
     if len(files) != num_frames:
         raise EvreidError(f"{folder}: {len(files)} per-frame .mat files for a tracklet of "
                           f"{num_frames} frames")
-    sensor = _stored_sensor_size(files[0]) or MARS_SENSOR
     fn = to_count_frames if representation == "count" else to_voxel
     out = np.zeros((len(indices), bins, 2, *sensor),
                    np.float32 if representation == "voxel" else np.int32)

@@ -677,62 +677,86 @@ def _stored_sensor_size(path: Path) -> tuple[int, int] | None:
     return h, w
 
 
+def mat_folder_files(folder: str | os.PathLike, sensor_size: tuple[int, int] | None = None
+                     ) -> tuple[list[Path], tuple[int, int]]:
+    """The ``.mat`` files of a per-frame folder in numeric order (file k = frame k) and
+    its sensor (height, width): ``sensor_size``, else the ``sensor_size`` key evreid's
+    writer adds, else MARS' 256 x 128."""
+    files = _mat_files(Path(folder))
+    return files, sensor_size or _stored_sensor_size(files[0]) or MARS_SENSOR
+
+
+@dataclass(frozen=True)
+class MatFrame:
+    """One per-frame ``.mat`` file: its events (time-sorted) and the window keys it
+    holds (``start_timestamp`` / ``end_timestamp``, None when absent)."""
+
+    events: Events
+    start: int | None
+    end: int | None
+
+
+def read_mat_frame(path: Path, sensor_size: tuple[int, int]) -> MatFrame:
+    """Read one file of the SDCL per-frame layout (1-based x / y, polarity > 0 = ON)."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as exc:
+        raise EvreidError(f"{path}: truncated or corrupt .mat file ({exc})") from None
+    missing = [k for k in MAT_KEYS if k not in mat]
+    if missing:
+        raise EvreidError(f"{path}: missing key(s) {', '.join(missing)} (expected the "
+                          f"SDCL layout {', '.join(MAT_KEYS)})")
+    height, width = sensor_size
+    t = _as_int(path, "section_event_timestamp", mat["section_event_timestamp"])
+    x = _as_int(path, "section_event_x", mat["section_event_x"]) - 1
+    y = _as_int(path, "section_event_y", mat["section_event_y"]) - 1
+    pol = np.asarray(mat["section_event_polarity"]).ravel()
+    if not (len(t) == len(x) == len(y) == len(pol)):
+        raise EvreidError(f"{path}: event columns differ in length")
+    if len(t) and (x.min() < 0 or y.min() < 0 or x.max() >= width or y.max() >= height):
+        raise EvreidError(f"{path}: event coordinates x in [{x.min() + 1}, {x.max() + 1}], "
+                          f"y in [{y.min() + 1}, {y.max() + 1}] (1-based) do not fit the "
+                          f"sensor {width}x{height} (WxH); pass sensor_size")
+    events = Events.from_unsorted(t, x, y, np.where(pol > 0, 1, -1).astype(np.int8), width,
+                                  height)
+    window = {key: int(_as_int(path, key, mat[key])[0]) if key in mat else None
+              for key in ("start_timestamp", "end_timestamp")}
+    return MatFrame(events, window["start_timestamp"], window["end_timestamp"])
+
+
 def read_mat_folder(folder: str | os.PathLike,
                     sensor_size: tuple[int, int] | None = None) -> MatFolder:
     """Read an SDCL per-frame ``.mat`` folder (1-based x/y) into events + frame windows.
 
-    ``sensor_size`` (height, width) defaults to the ``sensor_size`` key evreid's
-    writer adds, else MARS' 256 x 128.
+    ``sensor_size`` (height, width) as :func:`mat_folder_files`. A file without
+    window keys ends at its last event and starts where the previous one ended.
     """
-    import scipy.io
-
-    folder = Path(folder)
-    files = _mat_files(folder)
-    if sensor_size is None:
-        sensor_size = _stored_sensor_size(files[0]) or MARS_SENSOR
-    height, width = sensor_size
-    cols: list[tuple[np.ndarray, ...]] = []
+    files, (height, width) = mat_folder_files(folder, sensor_size)
+    parts: list[Events] = []
     windows = []
     prev_end: int | None = None
     for path in files:
-        try:
-            mat = scipy.io.loadmat(str(path))
-        except Exception as exc:
-            raise EvreidError(f"{path}: truncated or corrupt .mat file ({exc})") from None
-        missing = [k for k in MAT_KEYS if k not in mat]
-        if missing:
-            raise EvreidError(f"{path}: missing key(s) {', '.join(missing)} (expected the "
-                              f"SDCL layout {', '.join(MAT_KEYS)})")
-        t = _as_int(path, "section_event_timestamp", mat["section_event_timestamp"])
-        x = _as_int(path, "section_event_x", mat["section_event_x"]) - 1
-        y = _as_int(path, "section_event_y", mat["section_event_y"]) - 1
-        pol = np.asarray(mat["section_event_polarity"]).ravel()
-        if not (len(t) == len(x) == len(y) == len(pol)):
-            raise EvreidError(f"{path}: event columns differ in length")
-        if len(t) and (x.min() < 0 or y.min() < 0 or x.max() >= width or y.max() >= height):
-            raise EvreidError(f"{path}: event coordinates x in [{x.min() + 1}, {x.max() + 1}], "
-                              f"y in [{y.min() + 1}, {y.max() + 1}] (1-based) do not fit the "
-                              f"sensor {width}x{height} (WxH); pass sensor_size")
-        order = np.argsort(t, kind="stable")
-        t, x, y, pol = t[order], x[order], y[order], pol[order]
-        end = (int(_as_int(path, "end_timestamp", mat["end_timestamp"])[0])
-               if "end_timestamp" in mat else (int(t[-1]) if len(t) else prev_end or 0))
-        if "start_timestamp" in mat:
-            start = int(_as_int(path, "start_timestamp", mat["start_timestamp"])[0])
+        frame = read_mat_frame(path, (height, width))
+        t = frame.events.t
+        end = (frame.end if frame.end is not None
+               else (int(t[-1]) if len(t) else prev_end or 0))
+        if frame.start is not None:
+            start = frame.start
         elif prev_end is not None:
             start = prev_end
         else:
             start = int(t[0]) - 1 if len(t) else end
         windows.append((start, max(start, end)))
         prev_end = end
-        cols.append((t, x, y, np.where(pol > 0, 1, -1).astype(np.int8)))
-    parts = [Events(t, x, y, p, width, height) for t, x, y, p in cols]
-    all_t = np.concatenate([c[0] for c in cols])
+        parts.append(frame.events)
+    all_t = np.concatenate([e.t for e in parts])
     if len(all_t) > 1 and np.any(np.diff(all_t) < 0):
         raise EvreidError(f"{folder}: per-frame .mat files overlap in time (files must be "
                           f"consecutive sections)")
-    events = Events(all_t, np.concatenate([c[1] for c in cols]),
-                    np.concatenate([c[2] for c in cols]), np.concatenate([c[3] for c in cols]),
+    events = Events(all_t, np.concatenate([e.x for e in parts]),
+                    np.concatenate([e.y for e in parts]), np.concatenate([e.p for e in parts]),
                     width, height)
     return MatFolder(events, parts, np.array(windows, dtype=np.int64).reshape(-1, 2))
 
