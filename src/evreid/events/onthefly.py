@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from evreid.errors import EvreidError
+from evreid.events.pixel_model import PixelModel, seed_streams
 from evreid.events.simulator import SimulatorConfig, frame_timestamps_us, log_intensity
 
 #: weight of the uniform part of the reference-phase mixture (the rest: triangular)
@@ -249,24 +250,16 @@ except ImportError:  # a declared dependency: this only keeps a broken install u
 
 
 class _PixelParams:
-    """A tracklet's per-pixel thresholds and leak rates: the simulator's draws."""
+    """A tracklet's per-pixel thresholds and leak rates as the kernel reads them: the
+    simulator's own draws (:class:`PixelModel` from the same seed streams)."""
 
     def __init__(self, config: SimulatorConfig, seed: int, npix: int) -> None:
-        thr_ss, leak_ss, _noise = np.random.SeedSequence(int(seed)).spawn(3)
-        thresholds = np.random.default_rng(thr_ss).standard_normal(2 * npix)
-        thresholds = thresholds.reshape(2, npix) * config.threshold_sigma
-        thresholds[0] += config.pos_threshold
-        thresholds[1] += config.neg_threshold
-        np.maximum(thresholds, config.min_threshold, out=thresholds)
-        self.cp, self.cm = thresholds
+        thr_ss, leak_ss, _noise = seed_streams(seed)
+        model = PixelModel(config, npix, thr_ss, leak_ss)
+        self.cp, self.cm = model.cp, model.cm
         self.icp, self.icm = 1.0 / self.cp, 1.0 / self.cm   # the kernel multiplies
-        self.leak = np.zeros(npix)
-        self.phase: np.ndarray | None = None
-        if config.leak_rate_hz > 0:
-            leak_rng = np.random.default_rng(leak_ss)
-            rate = leak_rng.standard_normal(npix) * config.leak_jitter + 1.0
-            self.leak = np.maximum(rate, 0.0) * config.leak_rate_hz * self.cp * 1e-6
-            self.phase = leak_rng.random(npix)     # in units of C+, as the simulator's
+        self.leak = model.leak_per_us if model.leak_per_us is not None else np.zeros(npix)
+        self.phase = model.phase_in_cp if model.leak_per_us is not None else None
 
 
 class OnTheFlyEvents:

@@ -94,6 +94,12 @@ def stable_argsort(keys: np.ndarray, bound: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
+def seed_streams(seed: int) -> list[np.random.SeedSequence]:
+    """The three streams a video's seed spawns: threshold mismatch, leak (rates and
+    phase), shot noise. The simulator and the on-the-fly events draw alike from them."""
+    return np.random.SeedSequence(int(seed)).spawn(3)
+
+
 class PixelModel:
     """Every pixel's parameters and state, and the NumPy reference of one interval.
 
@@ -131,8 +137,9 @@ class PixelModel:
             leak *= self.cp
             leak *= 1e-6
             self.leak_per_us = leak
-            self.phase = leak_rng.random(P)
-            self.phase *= self.cp
+            # the phase in units of C+ (as the on-the-fly events take it), then in log units
+            self.phase_in_cp = leak_rng.random(P)
+            self.phase = self.phase_in_cp * self.cp
         self.ref = np.zeros(0)
         self.filt: np.ndarray | None = None
         self.last_t = np.full(P, NEVER, np.int64)

@@ -29,7 +29,7 @@ from evreid.errors import EvreidError
 from evreid.events import _kernel, _noise
 from evreid.events.config import SIMULATOR_VERSION, SimulatorConfig
 from evreid.events.flow import flow_subframes
-from evreid.events.pixel_model import PixelModel, frame_luma, log_intensity
+from evreid.events.pixel_model import PixelModel, frame_luma, log_intensity, seed_streams
 from evreid.events.types import MAX_SENSOR_SIDE, Events
 
 __all__ = ["SIMULATOR_VERSION", "EventSimulator", "SimulatorConfig", "flow_subframes",
@@ -90,7 +90,7 @@ class EventSimulator:
                               f"be 1..{MAX_SENSOR_SIDE} pixels (event coordinates are int16)")
         self.npix = P = self.height * self.width
         self.compiled = _use_compiled(device, cfg)
-        thr_ss, leak_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
+        thr_ss, leak_ss, noise_ss = seed_streams(seed)
         self.pixels = PixelModel(cfg, P, thr_ss, leak_ss)
         self._noise_seed = noise_ss
         self._noise: _noise.ShotNoise | None = None       # started with the first frame
