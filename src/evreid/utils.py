@@ -111,6 +111,15 @@ def npz_problem(exc: BaseException) -> str:
     return text
 
 
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """An array as the bytes of a ``.npy`` file (a member of an ``.npz`` archive)."""
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -45,7 +45,6 @@ truncated or malformed file into one :class:`EvreidError` naming the file
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import shutil
@@ -61,7 +60,7 @@ import numpy as np
 
 from evreid.errors import EvreidError
 from evreid.events.types import Events
-from evreid.utils import atomic_open, npz_problem
+from evreid.utils import atomic_open, npy_bytes, npz_problem
 
 NPZ_FORMAT_VERSION = 2
 MAT_KEYS = ("section_event_timestamp", "section_event_polarity", "section_event_x",
@@ -397,12 +396,6 @@ def _smallest_uint(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
-    return buf.getvalue()
-
-
 def _write_npz(path: Path, ev: Events, frame_timestamps_us: Any = None, config: Any = None,
                **extra: Any) -> None:
     """Packed columns in a standard .npz (``np.load`` reads it).
@@ -441,7 +434,7 @@ def _write_npz(path: Path, ev: Events, frame_timestamps_us: Any = None, config: 
             member = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_DATE)
             member.compress_type = zipfile.ZIP_STORED if raw else zipfile.ZIP_DEFLATED
             member.external_attr = 0o644 << 16
-            zf.writestr(member, _npy_bytes(arr), compresslevel=None if raw else 1)
+            zf.writestr(member, npy_bytes(arr), compresslevel=None if raw else 1)
 
 
 def _decode_npz(data: Any, path: Path) -> Events:

@@ -35,7 +35,7 @@ import numpy as np
 
 from evreid.errors import EvreidError
 from evreid.events.types import Events
-from evreid.utils import atomic_open
+from evreid.utils import atomic_open, npy_bytes
 
 STORE_SUFFIX = ".evs"
 STORE_FORMAT = "evreid-event-store"
@@ -474,14 +474,6 @@ def _as_u8(raw: bytes) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
-    return buf.getvalue()
-
-
 def _windows(frame_timestamps_us: np.ndarray, first_window_us: int) -> np.ndarray:
     from evreid.events.representation import frame_windows
 
@@ -557,7 +549,7 @@ def write_store(path: str | os.PathLike, ev: Events, frame_timestamps_us: Any,
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as zf:
         for name, arr in arrays.items():
-            _write_member(zf, name, _npy_bytes(arr))
+            _write_member(zf, name, npy_bytes(arr))
         header = _npy_header(pos)
         _write_member(zf, "payload", header + b"".join(payload))
     return path.stat().st_size
