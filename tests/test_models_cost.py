@@ -69,12 +69,14 @@ def test_model_report_on_cpu_preset():
     assert report["macs_per_frame"] * 4 == report["macs_per_clip"]
     assert set(report["macs_by_module"]) >= {"backbone", "event_branch", "event_head", "fusion",
                                             "aggregation"}
-    # 8 heads x 4 points of 4 channels each at every query position; E2F: 4 frames of
+    # 4 heads x 2 points of 8 channels each at every query position; E2F: 4 frames of
     # 32x16 queries reading the event voxel (8 corners + weighting); F2E: 4 frames x 3
     # bins of 32x16 queries reading the frame map (4 corners + weighting). Same grid and
     # identity homography: P at the reference is the pixel itself (no sampling).
-    e2f = 4 * 512 * 8 * 4 * 4 * 9
-    f2e = 4 * 3 * 512 * 8 * 4 * 4 * 5
+    a = cfg.MODEL.ALIGN
+    assert (a.HEADS, a.POINTS, a.EMBED_DIM) == (4, 2, 32)
+    e2f = 4 * 512 * 4 * 2 * 8 * 9
+    f2e = 4 * 3 * 512 * 4 * 2 * 8 * 5
     assert report["uncounted"]["alignment_bilinear_macs_per_clip"] == e2f + f2e
     assert report["synops_per_clip"] > 0
     assert all(0 < r < 1 for r in report["firing_rates"].values())

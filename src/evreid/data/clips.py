@@ -224,6 +224,11 @@ class ClipDataset(torch.utils.data.Dataset):
                 luma, indices, tracklet.fps, opts.bins, opts.representation, seed, rng,
                 opts.warmup, dtype)
             return grid, saturated
+        if tracklet.event_frames:     # rendered event images (EvReID): image-like, float
+            from evreid.events.images import event_image_bins
+
+            return event_image_bins([tracklet.event_frames[int(i)] for i in indices],
+                                    opts.bins), 0
         source = str(tracklet.events)
         if source.endswith(".evs"):
             from evreid.events.store import open_store
