@@ -12,47 +12,14 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from evreid.config import load_config, preset_path
 from evreid.models import MODELS, build_model
+from sync_detector import HostSyncDetector
 
 CONFIGS = preset_path("sdcl_cpu").parent   # the presets shipped in the package
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-# read a value back, or size an output by the data
-SYNC_OPS = {"_local_scalar_dense", "item", "nonzero", "masked_select", "is_nonzero", "equal",
-            "allclose", "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
-            "bincount", "histc", "_assert_async", "repeat_interleave"}
-
-
-class HostSyncDetector(TorchDispatchMode):
-    """Records ATen calls that synchronise with the host (see :data:`SYNC_OPS`),
-    boolean-mask indexing (its output size is the mask's count) and copies
-    from a device to the CPU."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.syncs: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = func.overloadpacket.__name__
-        if name in SYNC_OPS and not (name == "repeat_interleave"
-                                     and kwargs.get("output_size") is not None):
-            self.syncs.append(str(func))
-        elif name in ("index", "index_put", "index_put_") and any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                for i in (args[1] if len(args) > 1 else ()) if i is not None):
-            self.syncs.append(f"{func} with a boolean mask")
-        elif name in ("_to_copy", "copy_"):
-            src = args[1] if name == "copy_" else args[0]
-            dst = args[0].device if name == "copy_" else kwargs.get("device", src.device)
-            if src.device.type != "cpu" and torch.device(dst).type == "cpu":
-                self.syncs.append(f"{func} to the host")
-        return func(*args, **kwargs)
-
 
 def _step_syncs(model: nn.Module, frames: torch.Tensor, events: torch.Tensor | None) -> list:
     with HostSyncDetector() as detector:

@@ -16,53 +16,29 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import TINY_TRAIN_OPTS, make_tiny_reid
 from evreid.config import load_config
 from evreid.data import build_dataset_from_cfg
 from evreid.engine.trainer import Trainer
+from sync_detector import HostSyncDetector
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-# calls that read a value back or size an output by the data
-SYNC_OPS = {"_local_scalar_dense", "item", "nonzero", "masked_select", "is_nonzero", "equal",
-            "allclose", "unique", "_unique", "_unique2", "unique_dim", "unique_consecutive",
-            "bincount", "histc", "_assert_async", "repeat_interleave", "tolist"}
-
-
-class StepSyncDetector(TorchDispatchMode):
-    """Records the syncing ATen calls on tensors other than the ``host`` ones and the
-    ``optimizer``'s step counters (created in its first step, so looked up then)."""
+class StepSyncDetector(HostSyncDetector):
+    """Ignores the ``host`` tensors and the ``optimizer``'s step counters (created in
+    its first step, so looked up at each call)."""
 
     def __init__(self, host: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
         super().__init__()
         self.host = {t.untyped_storage().data_ptr() for t in host}
         self.optimizer = optimizer
-        self.syncs: list[str] = []
 
-    def _on_device(self, args) -> bool:
+    def on_device(self, args) -> bool:
         host = self.host | {s["step"].untyped_storage().data_ptr()
                             for s in self.optimizer.state.values() if "step" in s}
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         return any(t.untyped_storage().data_ptr() not in host for t in tensors)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = func.overloadpacket.__name__
-        if name in SYNC_OPS and self._on_device(args) and not (
-                name == "repeat_interleave" and kwargs.get("output_size") is not None):
-            self.syncs.append(str(func))
-        elif name in ("index", "index_put", "index_put_") and any(
-                isinstance(i, torch.Tensor) and i.dtype == torch.bool
-                for i in (args[1] if len(args) > 1 else ()) if i is not None):
-            self.syncs.append(f"{func} with a boolean mask")
-        elif name in ("_to_copy", "copy_"):
-            src = args[1] if name == "copy_" else args[0]
-            dst = args[0].device if name == "copy_" else kwargs.get("device", src.device)
-            if src.device.type != "cpu" and torch.device(dst).type == "cpu":
-                self.syncs.append(f"{func} to the host")
-        return func(*args, **kwargs)
 
 
 def _trainer(tmp_path, log_period: int) -> Trainer:
