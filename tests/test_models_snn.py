@@ -80,6 +80,22 @@ def test_operator_is_one_call_forward_and_backward():
     assert len(bwd.names) < 10
 
 
+def test_torch_without_custom_op_runs_the_reference_node(monkeypatch):
+    # torch < 2.4 has no torch.library.custom_op: the same spikes and gradients
+    import evreid.models.snn as snn
+
+    lif = LIFNeuron(decay=0.6, threshold=0.8)
+    current = torch.randn(7, 3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    a, b = current.clone().requires_grad_(), current.clone().requires_grad_()
+    fused = lif(a)
+    monkeypatch.setattr(snn, "HAS_LIF_OP", False)
+    fallback = lif(b)
+    assert torch.equal(fused, fallback)
+    fused.sum().backward()
+    fallback.sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("surrogate", ["atan", "sigmoid"])
 @pytest.mark.parametrize("detach_reset", [False, True])
 def test_fused_multistep_equals_step_loop(surrogate, detach_reset):

@@ -111,6 +111,15 @@ def npz_problem(exc: BaseException) -> str:
     return text
 
 
+def exporting() -> bool:
+    """Whether torch.export is tracing the caller (``torch.compiler.is_exporting``; torch
+    releases before 2.4 have no such query and no custom-op export problem to avoid)."""
+    import torch
+
+    query = getattr(torch.compiler, "is_exporting", None)
+    return bool(query is not None and query())
+
+
 def npy_bytes(arr: np.ndarray) -> bytes:
     """An array as the bytes of a ``.npy`` file (a member of an ``.npz`` archive)."""
     import io

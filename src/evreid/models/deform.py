@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evreid.errors import EvreidError
+from evreid.utils import exporting
 
 __all__ = ["deform_conv2d", "bilinear_gather", "NearestEvents", "event_guided_offsets",
            "EventDeformMapping", "EventDeformStack", "KERNEL_TAPS", "TAP_ORDER",
@@ -180,7 +181,7 @@ class NearestEvents(nn.Module):
             hi = min(L, lo + self.chunk)
             hit = windows[..., self.cand_y[lo:hi], self.cand_x[lo:hi]]        # [N, H, W, c]
             ranks = self.ranks[lo:hi]
-            if torch.compiler.is_exporting():
+            if exporting():
                 ranks = ranks.int()     # ONNX Runtime has no int16 Where
             key = torch.where(hit.bool(), ranks, L)                 # L: inactive
             if best is not None:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evreid.errors import EvreidError
+from evreid.utils import exporting
 
 __all__ = ["ATanSpike", "SigmoidSpike", "spike_fn", "LIFNeuron", "SpikingConvLayer",
            "SpikingEncoder", "SURROGATES"]
@@ -149,92 +150,97 @@ def _lif_backward_coefficients(grad_spikes: torch.Tensor, vs: torch.Tensor, spik
     return a, c
 
 
-@torch.library.custom_op("evreid::lif_multistep", mutates_args=())
-def lif_multistep(current: torch.Tensor, decay: float, threshold: float, surrogate: str,
-                  alpha: float, detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole multi-step LIF forward as one operator: (spikes, membrane) ``[S, ...]``.
+# torch.library.custom_op arrived in torch 2.4: older releases run the reference
+# autograd node (_LIFMultiStep), the same numbers with a Python loop per direction
+HAS_LIF_OP = hasattr(torch.library, "custom_op")
 
-    One dispatcher call for all S steps (a TorchDispatchMode, the profiler and
-    torch.compile see one opaque node). The CPU kernel loops over time inside
-    the operator; on CUDA a Triton kernel (:mod:`evreid.models.lif_triton`) runs
-    the loop with the membrane in registers, one launch for all steps, when
-    Triton is importable (else the same loop of torch kernels). ``surrogate``,
-    ``alpha`` and ``detach_reset`` are only used by the backward.
-    """
-    return _lif_forward_loop(current.contiguous(), decay, threshold)
+if HAS_LIF_OP:
+    @torch.library.custom_op("evreid::lif_multistep", mutates_args=())
+    def lif_multistep(current: torch.Tensor, decay: float, threshold: float, surrogate: str,
+                      alpha: float, detach_reset: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole multi-step LIF forward as one operator: (spikes, membrane) ``[S, ...]``.
 
-
-@lif_multistep.register_fake
-def _(current, decay, threshold, surrogate, alpha, detach_reset):
-    return torch.empty_like(current), torch.empty_like(current)
-
-
-@lif_multistep.register_kernel("cuda")
-def _(current, decay, threshold, surrogate, alpha, detach_reset):
-    # imported on first use: Triton is slow to load
-    from evreid.models import lif_triton
-
-    if lif_triton.AVAILABLE:
-        return lif_triton.lif_forward(current, decay, threshold)
-    return _lif_forward_loop(current.contiguous(), decay, threshold)
+        One dispatcher call for all S steps (a TorchDispatchMode, the profiler and
+        torch.compile see one opaque node). The CPU kernel loops over time inside
+        the operator; on CUDA a Triton kernel (:mod:`evreid.models.lif_triton`) runs
+        the loop with the membrane in registers, one launch for all steps, when
+        Triton is importable (else the same loop of torch kernels). ``surrogate``,
+        ``alpha`` and ``detach_reset`` are only used by the backward.
+        """
+        return _lif_forward_loop(current.contiguous(), decay, threshold)
 
 
-def _lif_backward_loop(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
-                       decay: float, threshold: float, surrogate: str, alpha: float,
-                       detach_reset: bool) -> torch.Tensor:
-    a, c = _lif_backward_coefficients(grad_spikes, vs, spikes, decay, threshold, surrogate,
-                                      alpha, detach_reset)
-    grad = torch.empty_like(a)
-    g = torch.zeros_like(a[0])
-    for t in range(a.shape[0] - 1, -1, -1):
-        torch.addcmul(a[t], c[t], g, out=grad[t])
-        g = grad[t]
-    return grad
+    @lif_multistep.register_fake
+    def _(current, decay, threshold, surrogate, alpha, detach_reset):
+        return torch.empty_like(current), torch.empty_like(current)
 
 
-@torch.library.custom_op("evreid::lif_multistep_backward", mutates_args=())
-def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+    @lif_multistep.register_kernel("cuda")
+    def _(current, decay, threshold, surrogate, alpha, detach_reset):
+        # imported on first use: Triton is slow to load
+        from evreid.models import lif_triton
+
+        if lif_triton.AVAILABLE:
+            return lif_triton.lif_forward(current, decay, threshold)
+        return _lif_forward_loop(current.contiguous(), decay, threshold)
+
+
+    def _lif_backward_loop(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
                            decay: float, threshold: float, surrogate: str, alpha: float,
                            detach_reset: bool) -> torch.Tensor:
-    """dL/dI of :func:`lif_multistep` as one operator (reverse-time loop inside)."""
-    return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
-                              detach_reset)
+        a, c = _lif_backward_coefficients(grad_spikes, vs, spikes, decay, threshold, surrogate,
+                                          alpha, detach_reset)
+        grad = torch.empty_like(a)
+        g = torch.zeros_like(a[0])
+        for t in range(a.shape[0] - 1, -1, -1):
+            torch.addcmul(a[t], c[t], g, out=grad[t])
+            g = grad[t]
+        return grad
 
 
-@lif_multistep_backward.register_fake
-def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
-    return torch.empty_like(vs)
+    @torch.library.custom_op("evreid::lif_multistep_backward", mutates_args=())
+    def lif_multistep_backward(grad_spikes: torch.Tensor, vs: torch.Tensor, spikes: torch.Tensor,
+                               decay: float, threshold: float, surrogate: str, alpha: float,
+                               detach_reset: bool) -> torch.Tensor:
+        """dL/dI of :func:`lif_multistep` as one operator (reverse-time loop inside)."""
+        return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
+                                  detach_reset)
 
 
-@lif_multistep_backward.register_kernel("cuda")
-def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
-    from evreid.models import lif_triton
-
-    if lif_triton.AVAILABLE:
-        return lif_triton.lif_backward(grad_spikes, vs, spikes, decay, threshold, surrogate,
-                                       alpha, detach_reset)
-    return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
-                              detach_reset)
+    @lif_multistep_backward.register_fake
+    def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
+        return torch.empty_like(vs)
 
 
-def _lif_setup_context(ctx, inputs, output) -> None:
-    _, decay, threshold, surrogate, alpha, detach_reset = inputs
-    spikes, vs = output
-    ctx.save_for_backward(vs, spikes)
-    ctx.args = (decay, threshold, surrogate, alpha, detach_reset)
+    @lif_multistep_backward.register_kernel("cuda")
+    def _(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha, detach_reset):
+        from evreid.models import lif_triton
+
+        if lif_triton.AVAILABLE:
+            return lif_triton.lif_backward(grad_spikes, vs, spikes, decay, threshold, surrogate,
+                                           alpha, detach_reset)
+        return _lif_backward_loop(grad_spikes, vs, spikes, decay, threshold, surrogate, alpha,
+                                  detach_reset)
 
 
-def _lif_backward(ctx, grad_spikes, grad_vs):
-    vs, spikes = ctx.saved_tensors
-    if grad_spikes is None:
-        grad_spikes = torch.zeros_like(vs)
-    # the membrane output is for inspection only: its gradient (grad_vs) is not
-    # propagated; nothing in the models reads it
-    grad = lif_multistep_backward(grad_spikes.contiguous(), vs, spikes, *ctx.args)
-    return grad, None, None, None, None, None
+    def _lif_setup_context(ctx, inputs, output) -> None:
+        _, decay, threshold, surrogate, alpha, detach_reset = inputs
+        spikes, vs = output
+        ctx.save_for_backward(vs, spikes)
+        ctx.args = (decay, threshold, surrogate, alpha, detach_reset)
 
 
-lif_multistep.register_autograd(_lif_backward, setup_context=_lif_setup_context)
+    def _lif_backward(ctx, grad_spikes, grad_vs):
+        vs, spikes = ctx.saved_tensors
+        if grad_spikes is None:
+            grad_spikes = torch.zeros_like(vs)
+        # the membrane output is for inspection only: its gradient (grad_vs) is not
+        # propagated; nothing in the models reads it
+        grad = lif_multistep_backward(grad_spikes.contiguous(), vs, spikes, *ctx.args)
+        return grad, None, None, None, None, None
+
+
+    lif_multistep.register_autograd(_lif_backward, setup_context=_lif_setup_context)
 
 
 class LIFNeuron(nn.Module):
@@ -265,7 +271,7 @@ class LIFNeuron(nn.Module):
         return spike_fn(v - self.threshold, self.surrogate, self.alpha), v
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_exporting():
+        if not HAS_LIF_OP or exporting():
             # ONNX has no evreid::lif_multistep: export traces the same recurrence as
             # plain torch ops (the numbers are equal; tests/test_models_snn.py)
             return self.forward_reference(current)
