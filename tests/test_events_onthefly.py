@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evreid.errors import EvreidError
 from evreid.events import SimulatorConfig, simulate
 from evreid.events.onthefly import OnTheFlyEvents, needed_frames
 from evreid.events.representation import tracklet_from_times
@@ -22,12 +23,13 @@ def moving_video(n=6, h=24, w=16, seed=0):
 
 @pytest.mark.parametrize("preset", ["default", "clean"])
 def test_first_window_matches_the_simulator_exactly(preset):
-    """Window 1 starts from the first frame's state: nothing is approximated there."""
+    """Window 1 starts from the first frame's state: nothing is approximated there
+    (with the tracklet's own threshold draws, ``thresholds="simulator"``)."""
     cfg = SimulatorConfig.preset(preset)
     frames = moving_video()
     times = frame_timestamps_us(len(frames), 25)
     exact = tracklet_from_times(simulate(frames, times, cfg, seed=11), times).tensor([1], 3)
-    got, count, _ = OnTheFlyEvents(cfg).bins_from_luma(
+    got, count, _ = OnTheFlyEvents(cfg, thresholds="simulator").bins_from_luma(
         {k: f for k, f in enumerate(frames)}, [1], 25, 3, "count", 11,
         np.random.default_rng(0))
     assert count == int(exact.sum()) > 0
@@ -82,3 +84,67 @@ def test_mini_mars_statistics_within_the_documented_tolerance(fixtures_dir):
             hist += np.bincount(per_pixel, minlength=6)
     assert abs(np.median(ratios) - 1) < 0.08, np.median(ratios)
     np.testing.assert_allclose(hist_o / hist_o.sum(), hist_e / hist_e.sum(), atol=0.03)
+
+
+def test_pooled_pixel_parameters_keep_the_simulators_distribution():
+    """The default thresholds come from a shared pool (no draw per clip): the same law
+    as the simulator's own draws (two-sample KS distance below the 0.1 % critical value
+    for 3,072 pixels, 0.05), the same per tracklet seed, another for another seed."""
+    from scipy.stats import ks_2samp
+
+    from evreid.events.onthefly import _PixelParams
+
+    cfg = SimulatorConfig.preset("realistic")          # leak rates and phases too
+    npix = 64 * 48
+    pooled = OnTheFlyEvents(cfg).params(123, npix)
+    again = OnTheFlyEvents(cfg).params(123, npix)
+    other = OnTheFlyEvents(cfg).params(124, npix)
+    own = _PixelParams(cfg, 123, npix)
+    for name in ("cp", "cm", "leak", "phase"):
+        a, b = getattr(pooled, name), getattr(own, name)
+        assert a.shape == (npix,)
+        assert ks_2samp(a, b).statistic < 0.05, name
+        np.testing.assert_array_equal(a, getattr(again, name))
+        assert not np.array_equal(a, getattr(other, name))
+    assert abs(pooled.cp.std() / own.cp.std() - 1) < 0.1
+    np.testing.assert_allclose(pooled.icp, 1.0 / pooled.cp)
+    with pytest.raises(EvreidError, match="thresholds must be one of"):
+        OnTheFlyEvents(cfg, thresholds="mine")
+
+
+def test_start_states_follow_the_uniform_triangular_mixture():
+    """Window states drawn from the pool: uniform on (-1, 1) with weight 0.6, else
+    triangular peaked at 0 (CDF checked with a KS test)."""
+    from scipy.stats import kstest
+
+    from evreid.events.onthefly import UNIFORM_WEIGHT
+
+    u = OnTheFlyEvents()._pool(4096)[1]
+
+    def cdf(x):
+        tri = np.where(x < 0, (1 + x) ** 2 / 2, 1 - (1 - x) ** 2 / 2)
+        return UNIFORM_WEIGHT * (x + 1) / 2 + (1 - UNIFORM_WEIGHT) * tri
+
+    assert kstest(u, cdf).pvalue > 0.01
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_counts_saturate_at_the_dtype_and_are_counted(dtype):
+    """A pixel with more events in a bin than the dtype holds keeps its maximum and the
+    excess is counted, never wrapped (tiny thresholds, no refractory period)."""
+    cfg = SimulatorConfig.preset("clean", pos_threshold=0.01, neg_threshold=0.01,
+                                 threshold_sigma=0.0, min_threshold=0.001)
+    frames = np.zeros((3, 2, 3), np.uint8)
+    frames[1] = 255                                 # ~350 ON events in window 1
+    frames[2, 0] = 255                              # row 1 falls back: OFF events
+    luma = dict(enumerate(frames))
+    otf = OnTheFlyEvents(cfg, thresholds="simulator")
+    wide, n_wide, sat_wide = otf.bins_from_luma(luma, [1, 2], 25, 1, "count", 3,
+                                                np.random.default_rng(0), 1, np.int32)
+    small, n_small, sat = otf.bins_from_luma(luma, [1, 2], 25, 1, "count", 3,
+                                             np.random.default_rng(0), 1, dtype)
+    top = np.iinfo(dtype).max
+    assert sat_wide == 0 and n_small == n_wide and small.dtype == dtype
+    np.testing.assert_array_equal(small, np.minimum(wide, top))
+    assert sat == int(np.maximum(wide.astype(np.int64) - top, 0).sum())
+    assert (sat > 0) == (wide.max() > top) and wide[0, 0, 0].min() > 300

@@ -64,24 +64,6 @@ _CROSS_TOL = 1e-9
 _TILE = 1024
 
 
-def _phase(seed, w, q, c_on, c_off, uniform_weight):
-    """The start state ``L - ref`` of pixel ``q`` in clip window ``w``: a counter-based
-    hash of (seed, w, q) (no random array to fill) turned into ``u`` in threshold
-    units, uniform with probability ``uniform_weight``, else triangular."""
-    x = (np.uint64(seed) + np.uint64(w) * np.uint64(0x9E3779B9)
-         + np.uint64(q) * np.uint64(0x85EBCA6B)) & np.uint64(0xFFFFFFFF)
-    x ^= x >> np.uint64(16)
-    x = (x * np.uint64(0x7FEB352D)) & np.uint64(0xFFFFFFFF)
-    x ^= x >> np.uint64(15)
-    x = (x * np.uint64(0x846CA68B)) & np.uint64(0xFFFFFFFF)
-    x ^= x >> np.uint64(16)
-    a = np.float64(x & np.uint64(0x3FF)) * (1.0 / 1024.0) + 0.5 / 1024.0
-    b = np.float64((x >> np.uint64(10)) & np.uint64(0x3FF)) * (1.0 / 1024.0) + 0.5 / 1024.0
-    pick = np.float64(x >> np.uint64(20)) * (1.0 / 4096.0)
-    u = 2.0 * a - 1.0 if pick < uniform_weight else a - b
-    return u * (c_on if u >= 0 else c_off)
-
-
 def _emit_events(d0, slope, c, n, d_t, refractory, bins, voxel, out, w, chan, q, top,
                  saturated):
     """Event by event (the general path: voxels, refractory drops, saturation): the
@@ -121,160 +103,262 @@ def _emit_events(d0, slope, c, n, d_t, refractory, bins, voxel, out, w, chan, q,
     return total
 
 
-def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, start, seed,
-               warmup, refractory, uniform_weight, bins, voxel, out, top, saturated):
+def _start_drawn(d, pool, cp, cm):
+    """Start states ``L - ref`` from pool values ``u`` in threshold units."""
+    for i in range(len(d)):
+        u = pool[i]
+        d[i] = u * (cp[i] if u >= 0 else cm[i])
+
+
+def _start_exact(d, phase, cp):
+    """The simulator's state at frame 0: the leak phase (in units of C+) below ``L``."""
+    for i in range(len(d)):
+        d[i] = phase[i] * cp[i]
+
+
+def _luma_step(g, s0, s1, table):
+    """The change of log intensity from grey frame ``s0`` to ``s1``."""
+    for i in range(len(g)):
+        g[i] = table[s1[i]] - table[s0[i]]
+
+
+def _add_drift(v, leak, h):
+    """Leak over ``h`` us: a drift of the reference, folded into ``L - ref``."""
+    for i in range(len(v)):
+        v[i] += leak[i] * h
+
+
+def _settle(d, cp, cm, icp, icm):
+    """The reference after a warm-up window: moved by every whole threshold crossed
+    (the simulator's rule floor(d / C + tol) >= 1)."""
+    for i in range(len(d)):
+        v = d[i]
+        k_on = max(np.floor(v * icp[i] + _CROSS_TOL), 0.0)
+        k_off = max(np.floor(-v * icm[i] + _CROSS_TOL), 0.0)
+        d[i] = v - k_on * cp[i] + k_off * cm[i]
+
+
+def _crossings(d, g, cp, cm, icp, icm, rel, inv_step, signed_n, slack, d_t, top, voxel):
+    """Per pixel of a window: its events' count (``signed_n``: + ON, - OFF, 0 for
+    the pixels left to :func:`_emit_events`), ``rel`` = d0 / c and ``inv_step`` =
+    1 / spacing (us). Returns (events counted here, pixels left for the slow path)."""
+    inv_dt = 1.0 / d_t
+    slow_pixels = 0
+    total = 0
+    for i in range(len(d)):
+        end = d[i] + g[i]
+        c_on = cp[i]
+        c_off = cm[i]
+        ic_on = icp[i]
+        ic_off = icm[i]
+        y_on = np.floor(end * ic_on + _CROSS_TOL)
+        y_off = np.floor(-end * ic_off + _CROSS_TOL)
+        on = y_on >= 1.0
+        n = y_on if on else max(y_off, 0.0)
+        c = c_on if on else c_off
+        ic = ic_on if on else ic_off
+        slope = g[i] if on else -g[i]
+        slow = voxel | (slope * slack > c * d_t) | (n > top)
+        rel[i] = (d[i] if on else -d[i]) * ic
+        inv_step[i] = slope * ic * inv_dt
+        fast_n = 0.0 if slow else n
+        signed_n[i] = fast_n if on else -fast_n
+        slow_pixels += np.int64(slow & (n > 0.0))
+        total += np.int64(fast_n)
+    return total, slow_pixels
+
+
+def _bin_counts(rel, inv_step, signed_n, done, cell_on, cell_off, edge, first, last):
+    """One count bin: the events up to ``edge`` less those of the bins before."""
+    for i in range(len(rel)):
+        ns = signed_n[i]
+        n = abs(ns)
+        upto = n if last else min(max(np.ceil(edge * inv_step[i] + rel[i]) - 1.0, 0.0), n)
+        got = upto - (0.0 if first else done[i])
+        done[i] = upto
+        cell_on[i] = got if ns > 0.0 else 0.0
+        cell_off[i] = 0.0 if ns > 0.0 else got
+
+
+def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, start, phase,
+               offsets, warmup, refractory, bins, voxel, out, top, saturated):
     """Per sampled window and pixel: a start state, ``warmup`` earlier windows that
     move the reference by whole thresholds, then the window's crossings, binned.
 
     stack: [F, P] grey uint8 frames, row_of[k] its row for frame k; times [K] us;
     table: lin-log of 0..255; cp, cm (icp, icm their reciprocals), leak, start: [P];
-    seed: the clip's phase draw; out: [T, bins, 2, P] zeros, counts stopping at
-    ``top`` (each event that finds its cell full adds one to ``saturated[0]``).
-    Returns the number of events.
+    phase: the pool of start states ``u`` (threshold units), window w reading
+    ``phase[offsets[w]:][:P]``; out: [T, bins, 2, P], every cell written here (it
+    need not be zeroed), counts stopping at ``top`` (each event that finds its cell
+    full adds one to ``saturated[0]``). Returns the number of events.
 
     Counts take a closed form when no event can be dropped (spacing above the
     refractory period) nor saturate: a pixel's j-th event lies in bins up to b when
     ``floor(0.5 + (j c - d0) d_t / slope) <= E_b`` (E_b = b d_t // bins), so bins
     0..b hold ``ceil((E_b + 0.5) / spacing + d0 / c) - 1`` of its n events -- the
     per-event rule's counts, with no loop over events. Other pixels (and voxels) go
-    event by event.
+    event by event after the tile's dense pass. Each step is its own loop over a
+    tile of pixels with no branches inside (selects only), so that it compiles to
+    SIMD; the tile's thresholds and scratch stay in the L1 cache across the windows.
     """
     T = len(indices)
     P = stack.shape[1]
     total = 0
     d = np.empty(_TILE)
+    g = np.empty(_TILE)
     rel = np.empty(_TILE)         # d0 / c
     inv_step = np.empty(_TILE)    # 1 / spacing (us)
-    n_fast = np.empty(_TILE)
-    n_slow = np.empty(_TILE)
-    chan = np.empty(_TILE, np.int64)
+    signed_n = np.empty(_TILE)
     done = np.empty(_TILE)
-    act = np.empty(_TILE, np.int64)
     edges = np.empty(bins + 1)
     leaky = False
     for q in range(P):
         leaky |= leak[q] != 0.0
+    slack = refractory + 1.0
     for q0 in range(0, P, _TILE):
-        size = min(_TILE, P - q0)
+        q1 = min(q0 + _TILE, P)
+        n_px = q1 - q0
+        t_cp, t_cm, t_icp, t_icm = cp[q0:q1], cm[q0:q1], icp[q0:q1], icm[q0:q1]
+        t_leak = leak[q0:q1]
+        t_d, t_g = d[:n_px], g[:n_px]
         for w in range(T):
             k = indices[w]
-            if k == 0:
-                continue                    # frame 0's window is empty
-            d_t = times[k] - times[k - 1]
-            if d_t <= 0:
+            d_t = times[k] - times[k - 1] if k > 0 else 0
+            if d_t <= 0:                    # frame 0's window is empty
+                out[w, :, :, q0:q1] = 0
                 continue
             for b in range(bins + 1):
                 edges[b] = (b * d_t) // bins + 0.5
             m0 = max(k - warmup, 1)         # first window simulated for this one
             if m0 == 1:                     # the exact state at frame 0
-                for i in range(size):
-                    d[i] = start[q0 + i] * cp[q0 + i]
+                _start_exact(t_d, start[q0:q1], t_cp)
             else:
-                for i in range(size):
-                    q = q0 + i
-                    d[i] = _phase(seed, w, q, cp[q], cm[q], uniform_weight)
+                base = offsets[w] + q0
+                _start_drawn(t_d, phase[base:base + n_px], t_cp, t_cm)
             for m in range(m0, k):          # warm-up windows (m - 1, m]
-                s0 = stack[row_of[m - 1]]
-                s1 = stack[row_of[m]]
-                h = times[m] - times[m - 1]
-                for i in range(size):
-                    q = q0 + i
-                    v = d[i] + (table[s1[q]] - table[s0[q]])
-                    if leaky:
-                        v += leak[q] * h
-                    # the simulator's rule floor(d / C + tol) >= 1 levels crossed
-                    k_on = max(np.floor(v * icp[q] + _CROSS_TOL), 0.0)
-                    k_off = max(np.floor(-v * icm[q] + _CROSS_TOL), 0.0)
-                    d[i] = v - k_on * cp[q] + k_off * cm[q]
-            s0 = stack[row_of[k - 1]]
-            s1 = stack[row_of[k]]
-            inv_dt = 1.0 / d_t
-            for i in range(size):
-                q = q0 + i
-                g = table[s1[q]] - table[s0[q]]
+                _luma_step(t_g, stack[row_of[m - 1], q0:q1], stack[row_of[m], q0:q1], table)
+                for i in range(n_px):
+                    t_d[i] += t_g[i]
                 if leaky:
-                    g += leak[q] * d_t
-                end = d[i] + g
-                y_on = np.floor(end * icp[q] + _CROSS_TOL)
-                y_off = np.floor(-end * icm[q] + _CROSS_TOL)
-                on = y_on >= 1.0
-                n = y_on if on else (y_off if y_off >= 1.0 else 0.0)
-                c = cp[q] if on else cm[q]
-                sign = 1.0 if on else -1.0
-                slope = sign * g
-                fast = (not voxel) and slope * (refractory + 1.0) <= c * d_t and n <= top
-                rel[i] = sign * d[i] * (icp[q] if on else icm[q])
-                inv_step[i] = slope * (icp[q] if on else icm[q]) * inv_dt
-                n_fast[i] = n if fast else 0.0
-                n_slow[i] = 0.0 if fast else n
-                chan[i] = 0 if on else 1
-            count = 0
-            for i in range(size):
-                act[count] = i
-                count += n_fast[i] > 0
+                    _add_drift(t_d, t_leak, times[m] - times[m - 1])
+                _settle(t_d, t_cp, t_cm, t_icp, t_icm)
+            s0 = stack[row_of[k - 1], q0:q1]
+            s1 = stack[row_of[k], q0:q1]
+            _luma_step(t_g, s0, s1, table)
+            if leaky:
+                _add_drift(t_g, t_leak, d_t)
+            counted, slow_pixels = _crossings(
+                t_d, t_g, t_cp, t_cm, t_icp, t_icm, rel[:n_px], inv_step[:n_px],
+                signed_n[:n_px], slack, d_t, top, voxel)
+            total += counted
             for b in range(bins):
-                edge = edges[b + 1]
-                for a in range(count):
-                    i = act[a]
-                    upto = np.ceil(edge * inv_step[i] + rel[i]) - 1.0
-                    upto = n_fast[i] if b == bins - 1 else min(max(upto, 0.0), n_fast[i])
-                    before = done[i] if b > 0 else 0.0
-                    out[w, b, chan[i], q0 + i] = upto - before
-                    done[i] = upto
-                    total += np.int64(upto - before)
-            count = 0
-            for i in range(size):
-                act[count] = i
-                count += n_slow[i] > 0
-            for a in range(count):
-                i = act[a]
-                q = q0 + i
-                g = table[s1[q]] - table[s0[q]]
-                if leaky:
-                    g += leak[q] * d_t
-                sign = 1.0 if chan[i] == 0 else -1.0
-                total += _emit_events(sign * d[i], sign * g, cp[q] if chan[i] == 0 else cm[q],
-                                      int(n_slow[i]), d_t, refractory, bins, voxel, out, w,
-                                      chan[i], q, top, saturated)
+                _bin_counts(rel[:n_px], inv_step[:n_px], signed_n[:n_px], done[:n_px],
+                            out[w, b, 0, q0:q1], out[w, b, 1, q0:q1], edges[b + 1], b == 0,
+                            b == bins - 1)
+            if slow_pixels == 0:
+                continue
+            for i in range(n_px):           # the rest, event by event
+                end = t_d[i] + t_g[i]
+                y_on = np.floor(end * t_icp[i] + _CROSS_TOL)
+                y_off = np.floor(-end * t_icm[i] + _CROSS_TOL)
+                on = y_on >= 1.0
+                n = y_on if on else max(y_off, 0.0)
+                if n == 0.0 or signed_n[i] != 0.0:
+                    continue
+                sign = 1.0 if on else -1.0
+                total += _emit_events(sign * t_d[i], sign * t_g[i], t_cp[i] if on else t_cm[i],
+                                      int(n), d_t, refractory, bins, voxel, out, w,
+                                      0 if on else 1, q0 + i, top, saturated)
     return total
 
 
 try:
     import numba as _numba
 
-    _phase = _numba.njit(cache=True, error_model="numpy", inline="always")(_phase)
     _emit_events = _numba.njit(cache=True, error_model="numpy")(_emit_events)
-    _clip_bins = _numba.njit(cache=True, nogil=True, error_model="numpy")(_clip_bins)
+    for _name in ("_start_drawn", "_start_exact", "_luma_step", "_add_drift", "_settle",
+                  "_crossings", "_bin_counts", "_clip_bins"):
+        globals()[_name] = _numba.njit(cache=True, nogil=True, error_model="numpy")(
+            globals()[_name])
 except ImportError:  # a declared dependency: this only keeps a broken install usable
     pass
 
 
-class _PixelParams:
-    """A tracklet's per-pixel thresholds and leak rates as the kernel reads them: the
-    simulator's own draws (:class:`PixelModel` from the same seed streams)."""
+#: threshold / phase pools hold this many frames' worth of pixels: a tracklet (or a
+#: window) reads P consecutive values from its own offset in the pool
+_POOL_FACTOR = 4
+#: where a pool's parameters come from: ``pool`` (default) or ``simulator``
+THRESHOLD_SOURCES = ("pool", "simulator")
 
-    def __init__(self, config: SimulatorConfig, seed: int, npix: int) -> None:
-        thr_ss, leak_ss, _noise = seed_streams(seed)
-        model = PixelModel(config, npix, thr_ss, leak_ss)
+
+class _PixelParams:
+    """Per-pixel thresholds (and reciprocals), leak rates and leak phases as the
+    kernel reads them, for ``npix`` pixels drawn as the simulator draws them
+    (:class:`PixelModel` from ``seed``'s streams)."""
+
+    def __init__(self, config: SimulatorConfig, seed: int | Sequence[int], npix: int) -> None:
+        streams = (seed_streams(seed) if isinstance(seed, int)
+                   else np.random.SeedSequence(list(seed)).spawn(3))
+        model = PixelModel(config, npix, streams[0], streams[1])
         self.cp, self.cm = model.cp, model.cm
         self.icp, self.icm = 1.0 / self.cp, 1.0 / self.cm   # the kernel multiplies
         self.leak = model.leak_per_us if model.leak_per_us is not None else np.zeros(npix)
-        self.phase = model.phase_in_cp if model.leak_per_us is not None else None
+        self.phase = model.phase_in_cp if model.leak_per_us is not None else np.zeros(npix)
+
+    def window(self, offset: int, npix: int) -> _PixelParams:
+        """The ``npix`` pixels from ``offset`` on (views, no copy)."""
+        view = object.__new__(_PixelParams)
+        for name in ("cp", "cm", "icp", "icm", "leak", "phase"):
+            setattr(view, name, getattr(self, name)[offset:offset + npix])
+        return view
 
 
 class OnTheFlyEvents:
-    """Count / voxel tensors of chosen frame windows, straight from the frames."""
+    """Count / voxel tensors of chosen frame windows, straight from the frames.
+
+    ``thresholds``: ``pool`` (default) gives a tracklet the pixels at an offset of a
+    pool of ``4 P`` pixels drawn once per (``seed``, P) with the simulator's
+    formulas -- the same distribution of thresholds, leak rates and phases as
+    ``evreid simulate``, other draws, and nothing to draw per clip (drawing a
+    tracklet's own would cost ~0.4 ms a clip, more than a third of the kernel);
+    ``simulator`` draws each tracklet's own exactly as ``evreid simulate`` does
+    (cached for ``cache_size`` tracklets), so that window 1 equals the stored events.
+    """
 
     def __init__(self, config: SimulatorConfig | None = None, seed: int = 0,
-                 cache_size: int = 16) -> None:
+                 cache_size: int = 16, thresholds: str = "pool") -> None:
+        if thresholds not in THRESHOLD_SOURCES:
+            raise EvreidError(f"on-the-fly thresholds must be one of "
+                              f"{', '.join(THRESHOLD_SOURCES)}, got {thresholds!r}")
         self.config = config or SimulatorConfig()
         self.seed = int(seed)
+        self.thresholds = thresholds
         self._table = log_intensity(np.arange(256, dtype=np.float64), self.config)
         self._params: OrderedDict[tuple[int, int], _PixelParams] = OrderedDict()
+        self._pools: dict[int, tuple[_PixelParams, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
+    def _pool(self, npix: int) -> tuple[_PixelParams, np.ndarray]:
+        """The pools for frames of ``npix`` pixels: parameters, and start states ``u``
+        in threshold units (probability :data:`UNIFORM_WEIGHT` uniform on (-1, 1),
+        else triangular on (-1, 1) peaked at 0)."""
+        with self._lock:
+            if npix in self._pools:
+                return self._pools[npix]
+        size = _POOL_FACTOR * npix
+        params = _PixelParams(self.config, [self.seed, npix, 0x7001], size)
+        rng = np.random.default_rng([self.seed, npix, 0x9A5E])
+        a, b, pick = rng.random(size), rng.random(size), rng.random(size)
+        phase = np.where(pick < UNIFORM_WEIGHT, 2.0 * a - 1.0, a - b)
+        with self._lock:
+            return self._pools.setdefault(npix, (params, phase))
+
     def params(self, tracklet_seed: int, npix: int) -> _PixelParams:
+        """A tracklet's per-pixel parameters (see ``thresholds``)."""
+        if self.thresholds == "pool":
+            pool = self._pool(npix)[0]
+            return pool.window(int(tracklet_seed) % ((_POOL_FACTOR - 1) * npix + 1), npix)
         key = (int(tracklet_seed), npix)
         with self._lock:
             if key in self._params:
@@ -316,16 +400,17 @@ class OnTheFlyEvents:
         times = frame_timestamps_us(len(row_of), fps)
         T = len(indices)
         params = self.params(tracklet_seed, npix)
-        start = np.zeros(npix) if params.phase is None else params.phase
-        seed = int(rng.integers(0, 2**32))        # the phase hash's key for this clip
+        phase = self._pool(npix)[1]
+        # each window's start states: P pool values from an offset of its own
+        offsets = rng.integers(0, len(phase) - npix + 1, size=T)
         voxel = representation == "voxel"
         dtype = np.dtype(np.float64 if voxel else dtype)
         top = np.iinfo(dtype).max if dtype.kind in "iu" else 2**62
         saturated = np.zeros(1, np.int64)
-        out = np.zeros((T, bins, 2, npix), dtype)
+        out = np.empty((T, bins, 2, npix), dtype)
         count = _clip_bins(stack, row_of, times, indices, self._table, params.cp, params.cm,
-                           params.icp, params.icm, params.leak, start, seed, int(warmup),
-                           int(self.config.refractory_us), UNIFORM_WEIGHT, int(bins), voxel, out,
+                           params.icp, params.icm, params.leak, params.phase, phase, offsets,
+                           int(warmup), int(self.config.refractory_us), int(bins), voxel, out,
                            top, saturated)
         dur = np.where(indices > 0, times[indices] - times[np.maximum(indices - 1, 0)], 0)
         if self.config.shot_noise_rate_hz > 0:
