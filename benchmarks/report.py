@@ -172,6 +172,9 @@ LOADER_NAMES = {"frames": "frames only", "frames+npz": "frames + events, old `.n
                 "frames+onthefly": "frames + events on the fly"}
 
 
+CACHE_NAMES = {"evs": "the `.evs` store", "npz": "the old `.npz` cache"}
+
+
 def ordered(keys: dict, order: dict) -> list[str]:
     """``keys`` in the order of ``order``, then any others sorted."""
     return [k for k in order if k in keys] + sorted(k for k in keys if k not in order)
@@ -182,13 +185,15 @@ def loader(doc: dict) -> list[str]:
     r = doc["result"]
     cache = r["cache"]
     mars = 1.19e6   # MARS frames
-    rows = [[f"`.{k}`", num(v, 1), num(v * 1024 * mars / 1e9, 0)]
-            for k, v in sorted(cache["kib_per_frame"].items())]
+    kib = cache["kib_per_frame"]
+    sizes = "; ".join(f"{CACHE_NAMES.get(k, k)}: {num(kib[k], 1)} KiB per frame, "
+                      f"{num(kib[k] * 1024 * mars / 1e9, 0)} GB for MARS' 1.19 M frames"
+                      for k in ordered(kib, CACHE_NAMES))
     lines = [f"{r['tracklets']} mini_mars training tracklets, {cache['frames']:,} frames, "
              f"{cache['events']:,} events ({num(cache['events_per_frame'], 0)} per frame); "
              f"clips of {r['seq_len']} frames at {r['size'][0]} x {r['size'][1]}, "
              f"{r['bins']} count bins.", "",
-             *table(["cache", "KiB / frame", "GB for MARS (1.19 M frames)"], rows), ""]
+             f"Bytes on disk, the same events: {sizes}.", ""]
     if "seconds" in cache:
         sim_write = cache["seconds"]["simulate"] + cache["seconds"]["write_evs"]
         lines += [f"Simulating and writing the store: {num(sim_write / cache['frames'] * 1e3, 1)}"
