@@ -116,7 +116,7 @@ def test_demo_seeds_renders_rows_and_paired_statistics():
         "mAP (percent), trained on clean, each seed its own draw of the benchmark and "
         "initialisation:", "",
         "| seed | SDCL clean | frames-only clean | SDCL blur | frames-only blur | Δ clean "
-        "| Δ blur | wall s |",
+        "| Δ blur | wall s (load-sensitive) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         "| 0 | 81.00 | 80.00 | 65.00 | 60.00 | +1.0 | +5.0 | 100 |",
         "| 1 | 72.00 | 70.00 | 55.00 | 50.00 | +2.0 | +5.0 | 101 |",
