@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,3 +66,29 @@ def test_corrupt_image_names_file(tmp_path):
     bad.write_bytes(b"\x89PNG truncated")
     with pytest.raises(EvreidError, match=r"cannot read image .*0001\.png"):
         read_image(str(bad))
+
+
+def test_frames_from_bytes_read_once_equal_the_file_reads(mars):
+    """On the fly, a clip reads each file once and decodes its bytes (colour for the
+    clip, grey for the events): the same pixels as reading the files, and an item
+    with on-the-fly events has the frames of the frames-only item of the same draw."""
+    from evreid.data.clips import EventOptions, read_bytes, read_frames
+    from evreid.events.onthefly import read_luma
+
+    paths = mars.train[0].frames[:6]
+    data = [read_bytes(p) for p in paths]
+    assert torch.equal(read_frames(paths, data), read_frames(paths))
+    for a, b in zip(read_luma(paths, data), read_luma(paths), strict=True):
+        np.testing.assert_array_equal(a, b)
+    plain = ClipDataset(mars.train, 4, "random_interval", seed=3)
+    with_events = ClipDataset(mars.train, 4, "random_interval", seed=3,
+                              events=EventOptions(source="simulate"))
+    a, b = plain[(1, 7)], with_events[(1, 7)]
+    assert torch.equal(a["frames"], b["frames"]) and b["events"].sum() > 0
+
+
+def test_missing_frame_file_names_it(tmp_path):
+    from evreid.data.clips import read_bytes
+
+    with pytest.raises(EvreidError, match=r"cannot read image .*gone\.jpg"):
+        read_bytes(str(tmp_path / "gone.jpg"))

@@ -25,13 +25,33 @@ def read_image(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_frames(paths: Sequence[str]) -> torch.Tensor:
-    """[N, 3, H, W] float in [0, 1]; frames of another size are resized to the first's."""
+def read_bytes(path: str) -> np.ndarray:
+    """A file's bytes as uint8 (read once, decoded as often as needed)."""
+    try:
+        with open(path, "rb") as handle:
+            return np.frombuffer(handle.read(), np.uint8)
+    except OSError as exc:
+        raise EvreidError(f"cannot read image {path} ({exc.strerror or exc})") from None
+
+
+def decode_image(data: np.ndarray, path: str) -> np.ndarray:
+    """``read_image`` of a file's bytes (the same decoder, the same pixels)."""
+    import cv2
+
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise EvreidError(f"cannot read image {path} (missing, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_frames(paths: Sequence[str], data: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+    """[N, 3, H, W] float in [0, 1]; frames of another size are resized to the first's.
+    ``data``: the files' bytes when already read (:func:`read_bytes`)."""
     import cv2
 
     images = []
-    for path in paths:
-        image = read_image(path)
+    for i, path in enumerate(paths):
+        image = read_image(path) if data is None else decode_image(data[i], path)
         if images and image.shape != images[0].shape:
             image = cv2.resize(image, (images[0].shape[1], images[0].shape[0]),
                                interpolation=cv2.INTER_LINEAR)
@@ -207,17 +227,20 @@ class ClipDataset(torch.utils.data.Dataset):
         return self._event_grid(tracklet, indices, draw_seed, np.int32)[0]
 
     def _event_grid(self, tracklet: Tracklet, indices: np.ndarray, draw_seed: int,
-                    dtype: Any) -> tuple[np.ndarray, int]:
+                    dtype: Any, data: dict[int, np.ndarray] | None = None
+                    ) -> tuple[np.ndarray, int]:
         """The windows' bins with counts in ``dtype`` (saturating) and the number of
-        events that found their count cell full."""
+        events that found their count cell full. ``data``: frame index -> the file's
+        bytes, for frames already read (on the fly)."""
         opts = self.events
         if self._onthefly is not None:
             from evreid.events.cache import tracklet_seed
             from evreid.events.onthefly import needed_frames, read_luma
 
-            need = needed_frames(indices, opts.warmup)
-            luma = dict(zip(need.tolist(), read_luma([tracklet.frames[i] for i in need]),
-                            strict=True))
+            need = needed_frames(indices, opts.warmup).tolist()
+            paths = [tracklet.frames[i] for i in need]
+            luma = dict(zip(need, read_luma(paths, None if data is None else
+                                            [data[i] for i in need]), strict=True))
             rng = np.random.default_rng([self.seed, int(draw_seed), 0x0E7E])
             seed = tracklet_seed(opts.sim_seed, tracklet.key or tracklet.frames[0])
             grid, _, saturated = self._onthefly.bins_from_luma(
@@ -255,10 +278,10 @@ class ClipDataset(torch.utils.data.Dataset):
                                            np.dtype(dtype).name)
         return tensor.numpy(), saturated
 
-    def _event_tensor(self, tracklet: Tracklet, indices: np.ndarray,
-                      draw_seed: int = 0) -> tuple[torch.Tensor, int]:
+    def _event_tensor(self, tracklet: Tracklet, indices: np.ndarray, draw_seed: int = 0,
+                      data: dict[int, np.ndarray] | None = None) -> tuple[torch.Tensor, int]:
         dtype = {"uint8": np.uint8, "int16": np.int16, "float32": np.int32}[self.events.dtype]
-        grid, saturated = self._event_grid(tracklet, indices, draw_seed, dtype)
+        grid, saturated = self._event_grid(tracklet, indices, draw_seed, dtype, data)
         if grid.dtype.kind == "f" or self.events.dtype == "float32":
             return torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32)), saturated
         return torch.from_numpy(grid), saturated
@@ -271,13 +294,21 @@ class ClipDataset(torch.utils.data.Dataset):
         unique, inverse = np.unique(clips.ravel(), return_inverse=True)
         identity = bool(np.array_equal(inverse, np.arange(len(inverse))))  # skip a copy
         sample: dict = {}
+        data = None
+        if self.frames and self._onthefly is not None:
+            # frames and events read the same files: each file's bytes once
+            from evreid.events.onthefly import needed_frames
+
+            data = {k: read_bytes(tracklet.frames[k])
+                    for k in needed_frames(unique, self.events.warmup).tolist()}
         if self.frames:
-            sample["frames"] = read_frames([tracklet.frames[i] for i in unique])
+            sample["frames"] = read_frames([tracklet.frames[i] for i in unique],
+                                           None if data is None else [data[i] for i in unique])
             if not identity:
                 sample["frames"] = sample["frames"][torch.from_numpy(inverse)]
         saturated = 0
         if self.events is not None:
-            events, saturated = self._event_tensor(tracklet, unique, draw_seed)
+            events, saturated = self._event_tensor(tracklet, unique, draw_seed, data)
             if not identity:                      # repeated or reordered frames
                 events = events[torch.from_numpy(inverse)]
             size = self._resize_target()

@@ -8,10 +8,12 @@ number and times follow from the two frames, the pixel's thresholds and where
 its reference stood when the window began. This module computes exactly that,
 per sampled window, from the two frames around it.
 
-What is exact: the lin-log curve (the simulator's table), the per-pixel
-threshold mismatch (the same draws as ``simulate`` with the same tracklet seed,
-:func:`evreid.events.cache.tracklet_seed`), the linear crossing times rounded
-to 1 us, the count / voxel binning rules, the refractory period among the
+What is exact: the lin-log curve (the simulator's table), the law of the
+per-pixel threshold mismatch, leak rates and phases (by default a tracklet reads
+them at its own offset of a pool drawn once with the simulator's formulas; with
+``thresholds="simulator"`` they are the very draws of ``simulate`` for the same
+tracklet seed, :func:`evreid.events.cache.tracklet_seed`), the linear crossing
+times rounded to 1 us, the count / voxel binning rules, the refractory period among the
 window's own events, leak (a drift of the reference, folded into the slope,
 same per-pixel rates) and, for frame 1, the state: the reference is the first
 frame's level (plus the leak phase), as in the simulator.
@@ -21,8 +23,8 @@ from the tracklet's start):
 
 * the reference at the start of window k >= 2 comes from ``warmup`` earlier
   windows (default 1: frame k - 2 to k - 1) run from a random state: there,
-  ``L - ref`` in threshold units ``u`` is drawn per pixel (a counter-based hash of
-  the clip's seed, the window and the pixel), with probability
+  ``L - ref`` in threshold units ``u`` is drawn per pixel (P consecutive values
+  of a pool drawn once, from an offset drawn per clip and window), with probability
   :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked
   at 0 -- the shape measured on the exact simulator's state over mini_mars (a
   tent whose edges stand at ~0.44 of its peak) -- and the warm-up windows move
@@ -427,13 +429,16 @@ class OnTheFlyEvents:
         return (out.astype(np.float32) if voxel else out), count, int(saturated[0])
 
 
-def read_luma(paths: Sequence[str]) -> list[np.ndarray]:
-    """Grey uint8 frames decoded as the simulator's reader does (OpenCV luma)."""
+def read_luma(paths: Sequence[str], data: Sequence[np.ndarray] | None = None
+              ) -> list[np.ndarray]:
+    """Grey uint8 frames decoded as the simulator's reader does (OpenCV luma);
+    ``data``: the files' bytes (uint8) when already read."""
     import cv2
 
     out = []
-    for path in paths:
-        img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    for i, path in enumerate(paths):
+        img = (cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if data is None
+               else cv2.imdecode(data[i], cv2.IMREAD_GRAYSCALE))
         if img is None:
             raise EvreidError(f"cannot read image {path} (missing, truncated or not an image)")
         if out and img.shape != out[0].shape:
