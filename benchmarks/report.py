@@ -355,9 +355,10 @@ def event_search(doc: dict) -> list[str]:
     """``benchmarks/bench_event_search.py --json``."""
     r = doc["result"]
     radii = ["2", "3", "4", "5", "6", "8", "12"]
-    rows = [[mode, f"{100 * x['key_fraction']:.1f} %",
-             *(f"{100 * x['all_9_within_radius'][k]:.1f} %" for k in radii),
-             str(x["min_radius_99"])] for mode, x in r.items()]
+    modes = {"train": "train (batch statistics)", "eval": "eval (BN at init = identity)"}
+    rows = [[modes.get(mode, mode), f"{100 * r[mode]['key_fraction']:.1f} %",
+             *(f"{100 * r[mode]['all_9_within_radius'][k]:.1f} %" for k in radii),
+             str(r[mode]["min_radius_99"])] for mode in ordered(r, modes)]
     frac = next(iter(r.values()))["event_pixel_fraction_per_bin"]
     return [f"Fraction of key positions whose 9 nearest key events lie within Manhattan "
             f"radius r (freshly initialised event branch; events touch {100 * frac:.1f} % of "
@@ -386,6 +387,10 @@ def interrupts(doc: dict) -> list[str]:
             *table(["command", "worst s", "runs s", "exit status"], rows)]
 
 
+METRIC_LABELS = {"rank1": "rank-1", "rank5": "rank-5", "rank10": "rank-10", "mAP": "mAP",
+                 "mINP": "mINP"}
+
+
 def eventreid(doc: dict) -> list[str]:
     """``evreid test --json`` after a short training: a path check on real events."""
     r = doc["result"]
@@ -395,7 +400,7 @@ def eventreid(doc: dict) -> list[str]:
     return ["Real event-camera recordings (the public Event-ReId sample partition) through "
             "reader, crop, windows, SNN, loss and ranking: a path check, not an accuracy "
             f"figure (a few steps on 30 chunks).{valid}", "",
-            *table(keys, [[num(m[k], 1) for k in keys]], right=0)]
+            *table([METRIC_LABELS[k] for k in keys], [[num(m[k], 1) for k in keys]], right=0)]
 
 
 #: fixed order; a key ending in "_" is a name prefix (one section per matching file)
