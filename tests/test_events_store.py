@@ -12,7 +12,15 @@ from evreid.data.clips import compact_counts
 from evreid.errors import EvreidError
 from evreid.events import Events, SimulatorConfig, cache_is_fresh, read_events, write_events
 from evreid.events.representation import tracklet_from_times
-from evreid.events.store import STREAMS, EventStore, convert_to_store, read_index, write_store
+from evreid.events.store import (
+    STREAMS_V1,
+    EventStore,
+    convert_to_store,
+    pack_bits,
+    read_index,
+    unpack_bits,
+    write_store,
+)
 
 
 def random_events(rng, n=5000, width=20, height=12, span=400_000, ties=True):
@@ -31,13 +39,16 @@ def frame_times(num=10, step=40_000):
     return np.arange(num, dtype=np.int64) * step + step
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_round_trip_is_exact_for_any_events(tmp_path, seed):
-    """Mixed polarities within a pixel, ties, events outside every window."""
+def test_round_trip_is_exact_for_any_events(tmp_path, seed, version):
+    """Mixed polarities within a pixel, ties, events outside every window; the
+    version-1 layout is still read exactly."""
     rng = np.random.default_rng(seed)
     ev = random_events(rng)
     path = tmp_path / "a.evs"
-    write_store(path, ev, frame_times(), first_window_us=10_000)
+    write_store(path, ev, frame_times(), first_window_us=10_000, version=version)
+    assert read_index(path).version == version
     back = EventStore(path).events()
     assert back.equals(ev)
     assert read_events(path).equals(ev)               # through the io dispatch
@@ -50,24 +61,27 @@ def test_round_trip_keeps_a_non_canonical_order(tmp_path):
     assert EventStore(tmp_path / "b.evs").events().equals(ev)
 
 
-def test_long_runs_and_large_residuals_round_trip(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_long_runs_and_large_residuals_round_trip(tmp_path, version):
     """A pixel with 300 events (> the uint8 run length) and irregular times (residuals
-    beyond int8), plus an empty window."""
+    beyond int8, gaps beyond the run's spacing), plus an empty window."""
     rng = np.random.default_rng(3)
     t = np.sort(rng.choice(np.arange(1, 39_999), 300, replace=False))
     t = np.concatenate([t, [40_010, 79_000]])
     ev = Events(t, np.zeros(len(t), int), np.zeros(len(t), int), np.ones(len(t), int), 3, 3)
-    write_store(tmp_path / "c.evs", ev, np.array([40_000, 80_000, 120_000]), 40_000)
+    write_store(tmp_path / "c.evs", ev, np.array([40_000, 80_000, 120_000]), 40_000,
+                version=version)
     store = EventStore(tmp_path / "c.evs")
     assert store.events().equals(ev)
     assert list(store.index.frame_counts) == [300, 2, 0]
 
 
-def test_a_window_reads_only_its_events_and_bins_match_the_reference(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_window_reads_only_its_events_and_bins_match_the_reference(tmp_path, version):
     rng = np.random.default_rng(4)
     ev = random_events(rng, n=20_000, width=16, height=8, ties=False)
     times = frame_times()
-    write_store(tmp_path / "d.evs", ev, times)
+    write_store(tmp_path / "d.evs", ev, times, version=version)
     store = EventStore(tmp_path / "d.evs")
     ref = tracklet_from_times(ev, times)
     for k in (0, 3, 9):
@@ -94,7 +108,7 @@ def test_store_is_plain_npz_with_frame_timestamps_and_config_hash(tmp_path):
         assert int(data["format_version"]) == 1
         assert str(data["config_hash"]) == cfg.hash()
         np.testing.assert_array_equal(data["frame_timestamps_us"], times)
-        assert str(data["streams"]).split(",") == list(STREAMS)
+        assert str(data["streams"]).split(",") == list(STREAMS_V1)
         assert int(data["chunk_offsets"][-1]) == len(data["payload"])
     assert cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=10)
     assert not cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=11)
@@ -116,9 +130,10 @@ def test_old_npz_is_converted_exactly_and_never_misread(tmp_path):
         read_events(tmp_path / "fake.evs")
 
 
-def test_truncated_store_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_truncated_store_is_one_clear_error(tmp_path, version):
     ev = random_events(np.random.default_rng(7), n=2000)
-    write_store(tmp_path / "f.evs", ev, frame_times())
+    write_store(tmp_path / "f.evs", ev, frame_times(), version=version)
     data = (tmp_path / "f.evs").read_bytes()
     (tmp_path / "f.evs").write_bytes(data[: len(data) // 2])
     with pytest.raises(EvreidError, match=r"f\.evs"):
@@ -227,3 +242,35 @@ def test_single_polarity_runs_take_the_branch_free_counts_and_match_the_referenc
     want = ref.tensor(idx, 1, "count")
     np.testing.assert_array_equal(small, np.minimum(want, 255))
     assert saturated == int(np.maximum(want - 255, 0).sum()) > 0
+
+
+def test_gap_bits_round_trip_in_their_widths():
+    values = np.array([0, 1, 5, 0, 65535, 3, 1 << 31])
+    widths = np.array([1, 1, 3, 7, 16, 2, 32])
+    raw = pack_bits(values, widths)
+    assert len(raw) == (int(widths.sum()) + 7) // 8
+    assert unpack_bits(raw, widths).tolist() == values.tolist()
+    with pytest.raises(ValueError, match="gap bits"):
+        unpack_bits(raw[:-1], widths)
+
+
+@pytest.mark.parametrize("where", [0.3, 0.6, 0.9])
+def test_version_2_corrupt_payload_is_an_error_never_a_crash(tmp_path, where):
+    """Bytes of a version-2 chunk overwritten: reading and binning raise a clear error
+    (or, where the damage only changes times, still return within the window)."""
+    rng = np.random.default_rng(11)
+    ev = random_events(rng, n=20_000, width=16, height=8, ties=False)
+    write_store(tmp_path / "c.evs", ev, frame_times(), version=2)
+    idx = read_index(tmp_path / "c.evs")
+    data = bytearray((tmp_path / "c.evs").read_bytes())
+    at = idx.payload_offset + int(idx.chunk_offsets[-1] * where)
+    data[at:at + 64] = bytes(range(200, 255)) + bytes(9)
+    (tmp_path / "c.evs").write_bytes(bytes(data))
+    store = EventStore(tmp_path / "c.evs")
+    frames = np.arange(store.num_frames)
+    try:
+        got, _ = store.bin_frames(frames, 3, "count")
+    except EvreidError as exc:
+        assert "c.evs" in str(exc)
+    else:
+        assert got.shape == (10, 3, 2, 8, 16)
