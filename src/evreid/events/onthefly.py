@@ -105,63 +105,64 @@ def _emit_events(d0, slope, c, n, d_t, refractory, bins, voxel, out, w, chan, q,
     return total
 
 
-def _start_drawn(d, pool, cp, cm):
-    """Start states ``L - ref`` from pool values ``u`` in threshold units."""
-    for i in range(len(d)):
-        u = pool[i]
-        d[i] = u * (cp[i] if u >= 0 else cm[i])
-
-
-def _start_exact(d, phase, cp):
-    """The simulator's state at frame 0: the leak phase (in units of C+) below ``L``."""
-    for i in range(len(d)):
-        d[i] = phase[i] * cp[i]
-
-
 def _luma_step(g, s0, s1, table):
-    """The change of log intensity from grey frame ``s0`` to ``s1``."""
+    """The change of log intensity from grey frame ``s0`` to ``s1`` (its own loop: a
+    loop with table look-ups does not compile to SIMD, the others do)."""
     for i in range(len(g)):
         g[i] = table[s1[i]] - table[s0[i]]
 
 
-def _add_drift(v, leak, h):
-    """Leak over ``h`` us: a drift of the reference, folded into ``L - ref``."""
-    for i in range(len(v)):
-        v[i] += leak[i] * h
+def _start(u, c_on, c_off):
+    """A start state ``L - ref`` from ``u`` in threshold units: ``u C+`` when u >= 0,
+    else ``u C-`` (the simulator's frame-0 state, the leak phase in [0, 1) of C+,
+    included)."""
+    return u * (c_on if u >= 0 else c_off)
 
 
-def _settle(d, cp, cm, icp, icm):
-    """The reference after a warm-up window: moved by every whole threshold crossed
-    (the simulator's rule floor(d / C + tol) >= 1)."""
+def _warm_up(d, pool, g, leak, h, cp, cm, icp, icm, first):
+    """One warm-up window (h us) of a tile: the change of log intensity ``g`` and the
+    leak drift added to ``L - ref`` (``d``; with ``first``, the start state from
+    ``pool``), then the reference moved by every whole threshold crossed (the
+    simulator's rule floor(d / C + tol) >= 1)."""
     for i in range(len(d)):
-        v = d[i]
+        c_on = cp[i]
+        c_off = cm[i]
+        v = (_start(pool[i], c_on, c_off) if first else d[i]) + g[i]
+        v += leak[i] * h
         k_on = max(np.floor(v * icp[i] + _CROSS_TOL), 0.0)
         k_off = max(np.floor(-v * icm[i] + _CROSS_TOL), 0.0)
-        d[i] = v - k_on * cp[i] + k_off * cm[i]
+        d[i] = v - k_on * c_on + k_off * c_off
 
 
-def _crossings(d, g, cp, cm, icp, icm, rel, inv_step, signed_n, slack, d_t, top, voxel):
-    """Per pixel of a window: its events' count (``signed_n``: + ON, - OFF, 0 for
-    the pixels left to :func:`_emit_events`), ``rel`` = d0 / c and ``inv_step`` =
-    1 / spacing (us). Returns (events counted here, pixels left for the slow path)."""
+def _crossings(d, pool, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_n, slack,
+               d_t, top, voxel):
+    """Per pixel of a tile in a window of ``d_t`` us: the change ``g`` gets the leak
+    drift; the count of events (``signed_n``: + ON, - OFF, 0 for the pixels left to
+    :func:`_emit_events`), ``rel`` = d0 / c and ``inv_step`` = 1 / spacing (us) from
+    the start state ``d`` (with ``first``, from ``pool``, and stored in ``d``).
+    Returns (events counted here, pixels left for the slow path)."""
     inv_dt = 1.0 / d_t
     slow_pixels = 0
     total = 0
     for i in range(len(d)):
-        end = d[i] + g[i]
         c_on = cp[i]
         c_off = cm[i]
         ic_on = icp[i]
         ic_off = icm[i]
+        d0 = _start(pool[i], c_on, c_off) if first else d[i]
+        d[i] = d0
+        gi = g[i] + leak[i] * d_t
+        g[i] = gi
+        end = d0 + gi
         y_on = np.floor(end * ic_on + _CROSS_TOL)
         y_off = np.floor(-end * ic_off + _CROSS_TOL)
         on = y_on >= 1.0
         n = y_on if on else max(y_off, 0.0)
         c = c_on if on else c_off
         ic = ic_on if on else ic_off
-        slope = g[i] if on else -g[i]
+        slope = gi if on else -gi
         slow = voxel | (slope * slack > c * d_t) | (n > top)
-        rel[i] = (d[i] if on else -d[i]) * ic
+        rel[i] = (d0 if on else -d0) * ic
         inv_step[i] = slope * ic * inv_dt
         fast_n = 0.0 if slow else n
         signed_n[i] = fast_n if on else -fast_n
@@ -213,9 +214,6 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
     signed_n = np.empty(_TILE)
     done = np.empty(_TILE)
     edges = np.empty(bins + 1)
-    leaky = False
-    for q in range(P):
-        leaky |= leak[q] != 0.0
     slack = refractory + 1.0
     for q0 in range(0, P, _TILE):
         q1 = min(q0 + _TILE, P)
@@ -232,26 +230,16 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
             for b in range(bins + 1):
                 edges[b] = (b * d_t) // bins + 0.5
             m0 = max(k - warmup, 1)         # first window simulated for this one
-            if m0 == 1:                     # the exact state at frame 0
-                _start_exact(t_d, start[q0:q1], t_cp)
-            else:
-                base = offsets[w] + q0
-                _start_drawn(t_d, phase[base:base + n_px], t_cp, t_cm)
+            # start states: the exact one at frame 0, else drawn
+            pool = start[q0:q1] if m0 == 1 else phase[offsets[w] + q0:offsets[w] + q1]
             for m in range(m0, k):          # warm-up windows (m - 1, m]
                 _luma_step(t_g, stack[row_of[m - 1], q0:q1], stack[row_of[m], q0:q1], table)
-                for i in range(n_px):
-                    t_d[i] += t_g[i]
-                if leaky:
-                    _add_drift(t_d, t_leak, times[m] - times[m - 1])
-                _settle(t_d, t_cp, t_cm, t_icp, t_icm)
-            s0 = stack[row_of[k - 1], q0:q1]
-            s1 = stack[row_of[k], q0:q1]
-            _luma_step(t_g, s0, s1, table)
-            if leaky:
-                _add_drift(t_g, t_leak, d_t)
+                _warm_up(t_d, pool, t_g, t_leak, times[m] - times[m - 1], t_cp, t_cm, t_icp,
+                         t_icm, m == m0)
+            _luma_step(t_g, stack[row_of[k - 1], q0:q1], stack[row_of[k], q0:q1], table)
             counted, slow_pixels = _crossings(
-                t_d, t_g, t_cp, t_cm, t_icp, t_icm, rel[:n_px], inv_step[:n_px],
-                signed_n[:n_px], slack, d_t, top, voxel)
+                t_d, pool, t_g, t_leak, t_cp, t_cm, t_icp, t_icm, m0 == k, rel[:n_px],
+                inv_step[:n_px], signed_n[:n_px], slack, d_t, top, voxel)
             total += counted
             for b in range(bins):
                 _bin_counts(rel[:n_px], inv_step[:n_px], signed_n[:n_px], done[:n_px],
@@ -278,8 +266,8 @@ try:
     import numba as _numba
 
     _emit_events = _numba.njit(cache=True, error_model="numpy")(_emit_events)
-    for _name in ("_start_drawn", "_start_exact", "_luma_step", "_add_drift", "_settle",
-                  "_crossings", "_bin_counts", "_clip_bins"):
+    _start = _numba.njit(inline="always")(_start)
+    for _name in ("_luma_step", "_warm_up", "_crossings", "_bin_counts", "_clip_bins"):
         globals()[_name] = _numba.njit(cache=True, nogil=True, error_model="numpy")(
             globals()[_name])
 except ImportError:  # a declared dependency: this only keeps a broken install usable
