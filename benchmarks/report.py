@@ -407,7 +407,7 @@ def eventreid(doc: dict) -> list[str]:
 SECTIONS: dict[str, tuple[str, Renderer]] = {
     "demo_seeds": ("Demo over five seeds (`evreid demo --seed S`)", demo_seeds),
     "demo": ("Demo, one run (`evreid demo`)", demo),
-    "reproduce_": ("Paper table {rest}", reproduce),
+    "reproduce_": ("`evreid reproduce`: {rest} (table_preset_protocol)", reproduce),
     "medium_headroom": ("Headroom: frames-only on `medium / clean`", medium_headroom),
     "ci": ("Clean-clone CI", ci),
     "loader": ("Event data at MARS scale: store, on the fly, loader", loader),

@@ -180,7 +180,8 @@ def test_reproduce_names_get_their_own_titled_section():
     doc = _doc("reproduce_table1_medium_blur", _reproduce_report())
     text = report.render_section(doc)
     assert text.startswith("<!-- section: reproduce_table1_medium_blur -->\n"
-                           "## Paper table table1_medium_blur\n\ncommit `abc1234`;")
+                           "## `evreid reproduce`: table1_medium_blur (table_preset_protocol)\n\n"
+                           "commit `abc1234`;")
     assert report.section_key("reproduce_table3_medium_clean")[0] \
         == report.section_key("reproduce_table1_small_blur")[0]
 
