@@ -62,8 +62,9 @@ _CROSS_TOL = 1e-9
 
 
 #: pixels per tile: the kernel runs every window over one tile before the next, so
-#: a tile's thresholds and scratch stay in the L1 cache across the T windows
-_TILE = 1024
+#: a tile's thresholds and scratch stay in the L2 cache across the T windows (1,024:
+#: 10 % slower, more calls per clip; 32,768: no gain)
+_TILE = 2048
 
 
 def _emit_events(d0, slope, c, n, d_t, refractory, bins, voxel, out, w, chan, q, top,
@@ -202,7 +203,7 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
     per-event rule's counts, with no loop over events. Other pixels (and voxels) go
     event by event after the tile's dense pass. Each step is its own loop over a
     tile of pixels with no branches inside (selects only), so that it compiles to
-    SIMD; the tile's thresholds and scratch stay in the L1 cache across the windows.
+    SIMD; the tile's thresholds and scratch stay in the cache across the windows.
     """
     T = len(indices)
     P = stack.shape[1]
