@@ -33,6 +33,9 @@ from the tracklet's start):
   sits in [0, C+) and rarely fires OFF next; an independent draw ignores that);
   one window brings it to ~3 %, two to ~1 % (benchmarks/RESULTS.md);
 * the refractory period does not see the previous window's last event;
+* tracklets share one pool of pixel parameters (``thresholds="pool"``): pixel q
+  of one tracklet has those of pixel q + s of another (s from the tracklet seed),
+  like one sensor's fixed pattern shifted, where the simulator draws anew;
 * shot noise is Poisson counts per bin, polarity and pixel (rate / 2 per
   polarity), and does not move the reference;
 * the photoreceptor low-pass (``cutoff_hz``) and flow sub-frames are ignored;
@@ -288,7 +291,7 @@ class _PixelParams:
     (:class:`PixelModel` from ``seed``'s streams)."""
 
     def __init__(self, config: SimulatorConfig, seed: int | Sequence[int], npix: int) -> None:
-        streams = (seed_streams(seed) if isinstance(seed, int)
+        streams = (seed_streams(int(seed)) if isinstance(seed, (int, np.integer))
                    else np.random.SeedSequence(list(seed)).spawn(3))
         model = PixelModel(config, npix, streams[0], streams[1])
         self.cp, self.cm = model.cp, model.cm
