@@ -79,6 +79,10 @@ def provenance(doc: dict) -> list[str]:
     parts += [versions] if versions else []
     parts += [load_text] + ([f"{num(wall, 0)} s wall"] if wall is not None else [])
     lines = ["; ".join(parts) + ".", "", "    " + doc["command"], ""]
+    cores = m.get("cores")
+    if load and cores and max(v for v in load.values() if v is not None) > cores:
+        lines += [f"The load exceeded the {cores} cores: wall-clock figures in this section are "
+                  f"slower than on a free machine (lower bounds of its throughput).", ""]
     if doc.get("transcribed_from"):
         lines += [f"Transcribed from {doc['transcribed_from']}.", ""]
     return lines

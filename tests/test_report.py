@@ -34,7 +34,7 @@ SANDBOX = {"cpu": "Test CPU 9000", "cores": 2, "python": "3.11.7", "torch": "2.1
 def _doc(name: str, result: dict, **extra) -> dict:
     return {"name": name, "command": "python x.py --json", "commit": "abc1234",
             "date": "2026-12-06T05:00:00Z", "machine": SANDBOX,
-            "load": {"start": 1.5, "end": 2.25}, "wall_s": 12.34, "result": result, **extra}
+            "load": {"start": 1.5, "end": 1.75}, "wall_s": 12.34, "result": result, **extra}
 
 
 # ------------------------------------------------------------- the committed page
@@ -84,7 +84,10 @@ def test_page_is_short():
 def test_provenance_of_a_recorded_and_a_transcribed_result():
     assert report.provenance(_doc("eval", {})) == [
         "commit `abc1234`; 2026-12-06T05:00:00Z; Test CPU 9000 (2 cores); Python 3.11.7, "
-        "torch 2.13.0+cpu; load 1.5 -> 2.25; 12 s wall.", "", "    python x.py --json", ""]
+        "torch 2.13.0+cpu; load 1.5 -> 1.75; 12 s wall.", "", "    python x.py --json", ""]
+    busy = report.provenance(_doc("eval", {}, load={"start": 1.5, "end": 2.25}))
+    assert busy[4:] == ["The load exceeded the 2 cores: wall-clock figures in this section are "
+                        "slower than on a free machine (lower bounds of its throughput).", ""]
     old = _doc("eval", {}, load=None, wall_s=None, load_note="load average ~9",
                transcribed_from="benchmarks/RESULTS.md at b6abcaf",
                dirty=["src/evreid/x.py"], commit="abc1234-dirty")
