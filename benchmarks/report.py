@@ -277,12 +277,16 @@ def synth(doc: dict) -> list[str]:
             "", *table(["", "value"], rows)]
 
 
+SYNTH_PROTOCOLS = ("clean", "blur", "lowlight", "occlusion", "mixed")
+
+
 def synth_baseline(doc: dict) -> list[str]:
     """``benchmarks/bench_synth.py --json``: generation per protocol and the
     colour-histogram nearest neighbour (mean over the splits)."""
     r = doc["result"]
     rows = []
-    for protocol, x in r["protocols"].items():
+    for protocol in ordered(r["protocols"], dict.fromkeys(SYNTH_PROTOCOLS)):
+        x = r["protocols"][protocol]
         st = x["stats"]
         rows.append([protocol, num(x["generation_s"], 1), num(x["size_mb"], 0),
                      num(st["events_per_frame"], 0),
