@@ -7,11 +7,15 @@ and writes ``benchmarks/results/NAME.json`` atomically with where and how it ran
     python benchmarks/record.py NAME -- COMMAND...
     python benchmarks/record.py NAME --from-file OUT.json --command "COMMAND" \
         [--commit abc1234] [--date 2026-12-06T05:00:00Z]
+    python benchmarks/record.py demo_seeds --per-seed --from-file runs/seed*/demo_metrics.json \
+        --command "evreid demo --seed S --json ..."
 
 A command that fails (non-zero status, or no JSON on stdout) writes nothing and
 the recorder exits non-zero. ``--from-file`` wraps a JSON output made earlier or
 elsewhere (e.g. several seeds run in parallel); its command is given with
-``--command``, and ``--commit`` / ``--date`` name the run's own code and time.
+``--command``, and ``--commit`` / ``--date`` name the run's own code and time;
+``--per-seed`` combines one output per seed (e.g. seeds run in parallel) into
+{"seeds": {seed: output}} with the fields they share.
 Then ``python benchmarks/report.py`` regenerates the page.
 """
 
@@ -129,13 +133,35 @@ def record(name: str, command: list[str], out_dir: Path = RESULTS) -> dict[str, 
     return doc
 
 
-def wrap(name: str, path: Path, command: str, commit: str | None = None,
-         date: str | None = None, out_dir: Path = RESULTS) -> dict[str, Any]:
-    """Write ``out_dir``/NAME.json around a JSON output made earlier (``path``)."""
+def read_json(path: Path) -> Any:
     try:
-        result = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise SystemExit(f"record: cannot read JSON from {path}: {err}") from None
+
+
+def per_seed(outputs: list[dict]) -> dict[str, Any]:
+    """Several runs of one command, one per seed (each output has a "seed" field), as
+    {"seeds": {seed: output}} plus the scalar fields all outputs share (e.g. the
+    demo's train_protocol)."""
+    try:
+        seeds = {str(out["seed"]): out for out in outputs}
+    except (KeyError, TypeError):
+        raise SystemExit("record: --per-seed needs a \"seed\" field in every output") from None
+    if len(seeds) != len(outputs):
+        raise SystemExit(f"record: --per-seed got a seed twice: {[o['seed'] for o in outputs]}")
+    shared = {k: v for k, v in outputs[0].items() if k != "seed"
+              and not isinstance(v, dict | list) and all(o.get(k) == v for o in outputs)}
+    return {**shared, "seeds": dict(sorted(seeds.items(), key=lambda kv: int(kv[0])))}
+
+
+def wrap(name: str, paths: list[Path], command: str, commit: str | None = None,
+         date: str | None = None, out_dir: Path = RESULTS,
+         seeds: bool = False) -> dict[str, Any]:
+    """Write ``out_dir``/NAME.json around JSON output made earlier: one file as it is,
+    or (``seeds``) one file per seed combined by :func:`per_seed`."""
+    outputs = [read_json(p) for p in paths]
+    result = per_seed(outputs) if seeds else outputs[0]
     doc = {"name": name, "command": command, "commit": commit or git_commit(),
            "date": date or utc_now(), "machine": machine(), "load": None, "wall_s": None,
            "result": result}
@@ -149,8 +175,12 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      usage="%(prog)s NAME [options] -- COMMAND...")
     parser.add_argument("name", help="the result's name: benchmarks/results/NAME.json")
-    parser.add_argument("--from-file", type=Path, default=None,
+    parser.add_argument("--from-file", type=Path, nargs="+", default=None,
                         help="wrap this JSON output instead of running a command")
+    parser.add_argument("--per-seed", action="store_true",
+                        help="with --from-file: the files are one run per seed (each with a "
+                             "\"seed\" field); result = {shared fields, \"seeds\": {seed: "
+                             "output}}")
     parser.add_argument("--command", default=None, help="with --from-file: the command run")
     parser.add_argument("--commit", default=None, help="with --from-file: the run's commit")
     parser.add_argument("--date", default=None, help="with --from-file: the run's date (ISO)")
@@ -161,20 +191,23 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if args.from_file is None:
         if not command:
             parser.error("give the command after --, or --from-file")
-        if args.command or args.commit or args.date:
-            parser.error("--command, --commit and --date go with --from-file")
+        if args.command or args.commit or args.date or args.per_seed:
+            parser.error("--command, --commit, --date and --per-seed go with --from-file")
     else:
         if command:
             parser.error("--from-file takes no command after --")
         if not args.command:
             parser.error("--from-file needs --command (the command that made the file)")
+        if len(args.from_file) > 1 and not args.per_seed:
+            parser.error("several --from-file files need --per-seed")
     return args, command
 
 
 def main(argv: list[str] | None = None) -> int:
     args, command = parse(sys.argv[1:] if argv is None else argv)
     if args.from_file is not None:
-        wrap(args.name, args.from_file, args.command, args.commit, args.date, args.out_dir)
+        wrap(args.name, args.from_file, args.command, args.commit, args.date, args.out_dir,
+             args.per_seed)
     else:
         record(args.name, command, args.out_dir)
     print(f"wrote {args.out_dir / (args.name + '.json')}", file=sys.stderr)

@@ -271,8 +271,26 @@ def test_record_from_file_with_overrides(tmp_path):
         {"b": [1, 2]}, "evreid demo --json", "1234abc", "2026-12-01T00:00:00Z")
 
 
+def test_record_per_seed_files_become_the_demo_seeds_structure(tmp_path):
+    paths = []
+    for seed in (1, 0):
+        paths.append(tmp_path / f"seed{seed}.json")
+        paths[-1].write_text(json.dumps(_demo_run(seed, (80, 60), (70, 50))))
+    assert record.main(["x4", "--out-dir", str(tmp_path), "--per-seed", "--from-file",
+                        *map(str, paths), "--command", "evreid demo --seed S --json"]) == 0
+    result = json.loads((tmp_path / "x4.json").read_text())["result"]
+    assert list(result["seeds"]) == ["0", "1"]
+    assert result["seeds"]["1"] == _demo_run(1, (80, 60), (70, 50))
+    # shared scalars kept; per-seed ones (seed, total_seconds) and dicts (runs) not
+    assert {k: v for k, v in result.items() if k != "seeds"} == {
+        "generation_seconds": 5.0, "preset": "small", "train_protocol": "clean"}
+    assert report.demo_seeds(_doc("demo_seeds", result))[4].startswith("| 0 | 80.00 |")
+
+
 def test_record_refuses_bad_names_and_missing_commands(tmp_path):
-    for argv in (["Bad-Name", "--", "true"], ["ok"], ["ok", "--from-file", "x.json"]):
+    for argv in (["Bad-Name", "--", "true"], ["ok"], ["ok", "--from-file", "x.json"],
+                 ["ok", "--from-file", "a.json", "b.json", "--command", "c"],
+                 ["ok", "--per-seed", "--", "true"]):
         with pytest.raises(SystemExit):
             record.main(["--out-dir", str(tmp_path), *argv])
 
