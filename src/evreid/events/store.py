@@ -39,27 +39,16 @@ from evreid.utils import atomic_open, npy_bytes
 
 STORE_SUFFIX = ".evs"
 STORE_FORMAT = "evreid-event-store"
-#: the version written by default. Version 2 is smaller (48.5 against 50.3 KiB per
-#: mini_mars frame) but its compiled clip read measured slower than version 1's (3.6
-#: against 2.8 ms per T = 8 clip, same run), so it is written only on request
-#: (``write_store(..., version=2)``) until its kernel is faster
+#: the only version written and read. (A version 2 -- one chunk per window, bit-packed
+#: end gaps, 3.6 % smaller -- was tried at 3591bfc and dropped: its clip read stayed
+#: slower, 3.3 against 2.8 ms, because each gap's bit width hangs on a division.)
 STORE_VERSION = 1
-#: versions this evreid reads
-READ_VERSIONS = (1, 2)
-#: version 1: ten zstd frames per window, in payload order
+READ_VERSIONS = (1,)
+#: ten zstd frames per window, in payload order
 STREAMS_V1 = ("mask", "n", "n_big", "pol", "pol_events", "t_single", "t_ends", "inner",
               "inner_big", "order")
 _S = len(STREAMS_V1)
-#: version 2: one chunk per window, a header of stream lengths then these streams; the
-#: first ``_ZSTD_STREAMS`` are zstd frames (or empty), the rest raw (docs/EVENT_STORE.md)
-STREAMS = ("mask", "n", "pol", "pol_events", "inner", "n_big", "inner_big", "order",
-           "t_single", "span", "gap", "gap_big")
-_NS = len(STREAMS)
-_ZSTD_STREAMS = 5
 _ZSTD_LEVEL = 3
-#: version 2 compresses only its small, skewed streams, so a higher level is affordable
-#: (~1 ms per mini_mars frame; levels 9-19 save another 0.2-0.8 KiB at 2.5-15 ms)
-_ZSTD_LEVEL_V2 = 6
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -92,7 +81,7 @@ def _unplanes(raw: bytes, dtype: str) -> np.ndarray:
 
 def encode_frame(t_rel: np.ndarray, pix: np.ndarray, on: np.ndarray, npix: int,
                  time_dtype: str) -> list[bytes]:
-    """Uncompressed streams (see :data:`STREAMS`) of one window's events.
+    """Uncompressed streams (see :data:`STREAMS_V1`) of one window's events.
 
     ``t_rel`` = time minus the window start (1..duration), ``pix`` = y * width + x,
     ``on`` = polarity > 0, all in the stored (time) order.
@@ -512,535 +501,6 @@ def _as_u8(raw: bytes) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# version 2: one chunk per window; multi-event runs keep their span and the gap after
-# their last event, bit-packed in as many bits as the run's spacing needs
-# ---------------------------------------------------------------------------------------
-def _pixel_major(t_rel: np.ndarray, pix: np.ndarray, npix: int
-                 ) -> tuple[np.ndarray, bool]:
-    """The permutation to pixel-major order (time within a pixel) and whether the
-    stored order is the canonical one (time, then pixel) that a reader restores."""
-    if np.any(np.diff(t_rel) < 0):
-        return np.lexsort((t_rel, pix)), False
-    # time-sorted input: a stable sort by pixel keeps time order within a pixel
-    # (16-bit keys take NumPy's radix sort: ~10x faster than a merge sort)
-    key = pix.astype(np.uint16) if npix <= 1 << 16 else pix
-    order = np.argsort(key, kind="stable")
-    dt, dp = np.diff(t_rel), np.diff(pix)
-    return order, bool(np.all((dt > 0) | (dp >= 0)))
-
-
-def gap_widths(span: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Bits of each run's packed gap: the bit length of its spacing rounded up,
-    ``ceil(span / (n - 1))``, at least 1 (``n >= 2``)."""
-    spacing = -(-np.asarray(span, np.int64) // (np.asarray(n, np.int64) - 1))
-    return np.maximum(np.frexp(spacing.astype(np.float64))[1], 1).astype(np.int64)
-
-
-def pack_bits(values: np.ndarray, widths: np.ndarray) -> bytes:
-    """``values[i]`` in ``widths[i]`` bits, least significant first, back to back from
-    bit 0 (bit b of the stream = ``byte[b // 8] >> (b % 8) & 1``), zero-padded."""
-    if len(values) == 0:
-        return b""
-    start = np.cumsum(widths) - widths
-    bits = np.zeros(int(widths.sum()), np.uint8)
-    for b in range(int(widths.max())):
-        has = widths > b
-        bits[start[has] + b] = (values[has] >> b) & 1
-    return np.packbits(bits, bitorder="little").tobytes()
-
-
-def unpack_bits(raw: bytes, widths: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`pack_bits` (int64 values)."""
-    out = np.zeros(len(widths), np.int64)
-    if len(widths) == 0:
-        return out
-    bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")
-    start = np.cumsum(widths) - widths
-    if int(widths.sum()) > len(bits):
-        raise ValueError(f"{len(bits)} gap bits for {int(widths.sum())} needed")
-    for b in range(int(widths.max())):
-        has = widths > b
-        out[has] |= bits[start[has] + b].astype(np.int64) << b
-    return out
-
-
-def encode_frame_v2(t_rel: np.ndarray, pix: np.ndarray, on: np.ndarray, npix: int,
-                    duration: int, time_dtype: str) -> list[bytes]:
-    """Uncompressed version-2 streams (see :data:`STREAMS`) of one window's events
-    (``t_rel`` in 1..duration, ``pix`` = y * width + x, ``on`` = polarity > 0)."""
-    if len(t_rel) == 0:
-        return [b""] * _NS
-    order, canonical = _pixel_major(t_rel, pix, npix)
-    pm_pix, pm_t, pm_on = pix[order], t_rel[order], on[order]
-    count = len(pm_t)
-    starts = np.flatnonzero(np.concatenate([[True], pm_pix[1:] != pm_pix[:-1]]))
-    n = np.diff(np.append(starts, count))
-    mask = np.zeros(npix, bool)
-    mask[pm_pix[starts]] = True
-    run_on = pm_on[starts]
-    mixed = not np.array_equal(np.repeat(run_on, n), pm_on)
-    multi = n >= 2
-    first = pm_t[starts[multi]]
-    last = pm_t[starts[multi] + n[multi] - 1]
-    span = last - first
-    gap = duration - last
-    widths = gap_widths(span, n[multi])
-    escape = (np.int64(1) << widths) - 1
-    big = gap >= escape
-    inner = inner_big = b""
-    if np.any(n >= 3):
-        runs = np.flatnonzero(n >= 3)
-        rn = n[runs]
-        k = rn - 2                                 # inner events per run
-        rid = np.repeat(np.arange(len(runs)), k)
-        j = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k) + 1
-        r_first = pm_t[starts[runs]][rid]
-        r_span = pm_t[starts[runs] + rn - 1][rid] - r_first
-        denom = rn[rid] - 1
-        res = pm_t[starts[runs][rid] + j] - (r_first + (j * r_span + denom // 2) // denom)
-        wide = (res < -127) | (res > 127)
-        inner = np.where(wide, -128, res).astype(np.int8).tobytes()
-        inner_big = res[wide].astype("<i8").tobytes()
-    return [
-        np.packbits(mask).tobytes(),
-        np.minimum(n, 255).astype(np.uint8).tobytes(),
-        np.packbits(run_on).tobytes(),
-        np.packbits(pm_on).tobytes() if mixed else b"",
-        inner,
-        n[n >= 255].astype("<u4").tobytes(),
-        inner_big,
-        b"" if canonical else order.astype("<u4").tobytes(),
-        pm_t[starts[~multi]].astype(time_dtype).tobytes(),
-        span.astype(time_dtype).tobytes(),
-        pack_bits(np.where(big, escape, gap), widths),
-        gap[big].astype("<u4").tobytes(),
-    ]
-
-
-def pack_chunk(streams: list[bytes], cctx: Any) -> bytes:
-    """A window's stored chunk: ``_NS`` little-endian uint32 stored lengths, then the
-    streams (the first ``_ZSTD_STREAMS`` zstd-compressed when not empty)."""
-    if not any(streams):
-        return b""
-    stored = [cctx.compress(s) if s and i < _ZSTD_STREAMS else s
-              for i, s in enumerate(streams)]
-    return np.array([len(s) for s in stored], "<u4").tobytes() + b"".join(stored)
-
-
-def unpack_chunk(chunk: bytes, dctx: Any) -> list[bytes]:
-    """The uncompressed streams of a stored chunk (empty chunk: empty streams)."""
-    if not chunk:
-        return [b""] * _NS
-    if len(chunk) < 4 * _NS:
-        raise ValueError(f"a chunk of {len(chunk)} bytes is shorter than its header")
-    lengths = np.frombuffer(chunk[:4 * _NS], "<u4").astype(np.int64)
-    cuts = 4 * _NS + np.concatenate([[0], np.cumsum(lengths)])
-    if cuts[-1] != len(chunk):
-        raise ValueError(f"stream lengths add up to {cuts[-1]}, the chunk has {len(chunk)}")
-    view = memoryview(chunk)
-    return [(dctx.decompress(view[a:b]) if i < _ZSTD_STREAMS else bytes(view[a:b]))
-            if b > a else b"" for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True))]
-
-
-def decode_frame_v2(streams: list[bytes], npix: int, duration: int, time_dtype: str, *,
-                    time_order: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t_rel int64, pix int64, on bool) of one window from its uncompressed version-2
-    streams; ``time_order=False`` leaves them pixel-major."""
-    (mask, n8, pol, pol_ev, inner, n_big, inner_big, order, t_single, span_raw, gap_bits,
-     gap_big) = streams
-    if not mask:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-    run_pix = np.flatnonzero(np.unpackbits(np.frombuffer(mask, np.uint8), count=npix))
-    n = np.frombuffer(n8, np.uint8).astype(np.int64)
-    if len(n) != len(run_pix):
-        raise ValueError(f"{len(n)} run lengths for {len(run_pix)} active pixels")
-    if n_big:
-        n[n == 255] = np.frombuffer(n_big, "<u4")
-    count = int(n.sum())
-    pix = np.repeat(run_pix, n)
-    if pol_ev:
-        on = np.unpackbits(np.frombuffer(pol_ev, np.uint8), count=count).astype(bool)
-    else:
-        on = np.repeat(np.unpackbits(np.frombuffer(pol, np.uint8), count=len(n)).astype(bool), n)
-    starts = np.cumsum(n) - n
-    t = np.empty(count, np.int64)
-    multi = n >= 2
-    t[starts[~multi]] = np.frombuffer(t_single, time_dtype)
-    span = np.frombuffer(span_raw, time_dtype).astype(np.int64)
-    n_multi = n[multi]
-    if len(span) != len(n_multi):
-        raise ValueError(f"{len(span)} spans for {len(n_multi)} runs of two or more events")
-    widths = gap_widths(span, n_multi)
-    gap = unpack_bits(gap_bits, widths)
-    big = gap == (np.int64(1) << widths) - 1
-    gap[big] = np.frombuffer(gap_big, "<u4")
-    last = duration - gap
-    first = last - span
-    s_multi = starts[multi]
-    t[s_multi] = first
-    t[s_multi + n_multi - 1] = last
-    if inner:
-        three = n_multi >= 3
-        rn = n_multi[three]
-        k = rn - 2
-        rid = np.repeat(np.arange(len(rn)), k)
-        j = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k) + 1
-        denom = rn[rid] - 1
-        res = np.frombuffer(inner, np.int8).astype(np.int64)
-        if len(res) != len(j):
-            raise ValueError("inner residuals do not match the run lengths")
-        if inner_big:
-            res[res == -128] = np.frombuffer(inner_big, "<i8")
-        t[s_multi[three][rid] + j] = (first[three][rid] + (j * span[three][rid] + denom // 2)
-                                      // denom + res)
-    if not time_order:
-        return t, pix, on
-    if order:
-        back = np.frombuffer(order, "<u4").astype(np.int64)
-        out_t, out_pix, out_on = (np.empty_like(a) for a in (t, pix, on))
-        out_t[back], out_pix[back], out_on[back] = t, pix, on
-        return out_t, out_pix, out_on
-    o = np.lexsort((pix, t))
-    return t[o], pix[o], on[o]
-
-
-def _count_window(buf, o, duration, tsize, bins, runs, singles, out, s, run_pix, run_n,
-                  order):
-    """Counts of a window whose runs have one polarity and fit the dtype (checked by the
-    caller): the runs sorted into single events and longer runs first, then each kind
-    in its own pass, so that no branch depends on a run's length. A run's cells start
-    at zero and cannot pass the dtype's top: its counts per bin are summed in
-    registers (events past each bin edge) and written once. Returns the event count,
-    or -1 when the gap bits run out (a corrupt chunk)."""
-    e1 = (duration // bins) if bins > 1 and duration > 0 else np.int64(1) << 62
-    e2 = ((2 * duration) // bins) if bins > 2 and duration > 0 else np.int64(1) << 62
-    i_nbig = o[5]
-    one_i = 0
-    multi_i = runs
-    for r in range(runs):
-        n = np.int64(buf[o[1] + r])
-        if n == 255:
-            n = _read_u32(buf, i_nbig)
-            i_nbig += 4
-        run_n[r] = n
-        one = np.int64(n == 1)
-        # singles fill order[] from the front, longer runs from the back (reversed)
-        order[one_i if one else multi_i - 1] = r
-        one_i += one
-        multi_i -= 1 - one
-    for i in range(singles):
-        r = order[i]
-        p = o[8] + i * tsize
-        t = np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
-        if tsize == 4:
-            t |= (np.int64(buf[p + 2]) << 16) | (np.int64(buf[p + 3]) << 24)
-        chan = 1 - ((buf[o[2] + (r >> 3)] >> (7 - (r & 7))) & 1)
-        out[s, np.int64(t > e1) + np.int64(t > e2), chan, run_pix[r]] = 1
-    total = singles
-    i_bit = o[10]
-    i_inner = o[4]
-    i_ibig = o[6]
-    i_gbig = o[11]
-    acc = np.uint64(0)
-    nacc = 0
-    for i in range(runs - singles):
-        r = order[runs - 1 - i]
-        n = np.int64(run_n[r])
-        p = o[9] + i * tsize
-        span = np.int64(buf[p]) | (np.int64(buf[p + 1]) << 8)
-        if tsize == 4:
-            span |= (np.int64(buf[p + 2]) << 16) | (np.int64(buf[p + 3]) << 24)
-        den = n - 1
-        q_step = _floor_div(span, den)
-        r_step = span - q_step * den
-        width = _bit_length(q_step + np.int64(r_step > 0))
-        if nacc < 32 and i_bit <= o[11]:
-            # refill 32 bits (buf is padded: up to 3 bytes past the stream stay inside
-            # it; past the end nothing is read, and the bits used are checked below)
-            acc |= np.uint64(_read_u32(buf, i_bit)) << np.uint64(nacc)
-            i_bit += 4
-            nacc += 32
-        escape = (np.int64(1) << width) - 1
-        gap = np.int64(acc & np.uint64(escape))
-        acc >>= np.uint64(width)
-        nacc -= width
-        if gap == escape:
-            if i_gbig + 4 > o[12]:
-                return -1
-            gap = _read_u32(buf, i_gbig)
-            i_gbig += 4
-        last = duration - gap
-        first = last - span
-        gt1 = np.int64(first > e1) + np.int64(last > e1)
-        gt2 = np.int64(first > e2) + np.int64(last > e2)
-        # inner point j: first + (j * span + (n - 1) // 2) // (n - 1), walked with a
-        # running quotient and remainder, without branches
-        t_line = first
-        r_line = den // 2
-        for _ in range(n - 2):
-            r_line += r_step
-            carry = np.int64(r_line >= den)
-            r_line -= den * carry
-            t_line += q_step + carry
-            res = np.int64(np.int8(buf[i_inner]))
-            i_inner += 1
-            if res == -128:
-                res = _read_i64(buf, i_ibig)
-                i_ibig += 8
-            t = t_line + res
-            gt1 += np.int64(t > e1)
-            gt2 += np.int64(t > e2)
-        chan = 1 - ((buf[o[2] + (r >> 3)] >> (7 - (r & 7))) & 1)
-        pix = run_pix[r]
-        out[s, 0, chan, pix] = n - gt1
-        if bins >= 2:
-            out[s, 1, chan, pix] = gt1 - gt2
-        if bins == 3:
-            out[s, 2, chan, pix] = gt2
-        total += n
-    if (i_bit - o[10]) * 8 - nacc > (o[11] - o[10]) * 8:
-        return -1
-    return total
-
-
-def _bin_clip(buf, offs, durations, tsize, bins, voxel, top, out, counts, saturated,
-              run_pix, run_n, order):
-    """Decode and bin every window of a clip in one pass: window ``s``'s stream ``i``
-    is ``buf[offs[s, i]:offs[s, i + 1]]`` (uncompressed version-2 streams). Counts go
-    to ``out[s, bin, channel, pixel]`` (zeros on entry; channel 0 = ON), voxels by
-    the bilinear rule; counts stop at ``top`` and each event that finds its cell full
-    adds one to ``saturated[0]``. ``counts[s]`` = events decoded, or -1 when the
-    streams do not fit together (a corrupt chunk)."""
-    for s in range(offs.shape[0]):
-        o = offs[s]
-        counts[s] = 0
-        if o[_NS] == o[0]:
-            continue
-        duration = np.int64(durations[s])
-        e1 = (duration // bins) if bins > 1 and duration > 0 else np.int64(1) << 62
-        e2 = ((2 * duration) // bins) if bins > 2 and duration > 0 else np.int64(1) << 62
-        runs = _mask_pixels(buf, o[0], o[1], run_pix)
-        if runs != o[2] - o[1]:
-            counts[s] = -1
-            continue
-        # the stream sizes the run lengths imply must be the stored ones (a corrupt
-        # chunk is then reported, never read out of bounds)
-        singles = 0
-        inner_n = 0
-        total = 0
-        longest = 0
-        i_nbig = o[5]
-        for r in range(runs):
-            n = np.int64(buf[o[1] + r])
-            if n == 255:
-                if i_nbig + 4 > o[6]:
-                    break
-                n = _read_u32(buf, i_nbig)
-                i_nbig += 4
-            singles += n == 1
-            inner_n += max(n - 2, 0)
-            total += n
-            longest = max(longest, n)
-        wide = 0
-        for i in range(o[4], o[5]):
-            wide += buf[i] == 128
-        mixed = o[4] > o[3]
-        if (i_nbig != o[6] or singles * tsize != o[9] - o[8]
-                or (runs - singles) * tsize != o[10] - o[9] or (runs + 7) // 8 != o[3] - o[2]
-                or inner_n != o[5] - o[4] or wide * 8 != o[7] - o[6]
-                or (mixed and (total + 7) // 8 != o[4] - o[3])):
-            counts[s] = -1
-            continue
-        if not (voxel or mixed or bins > 3 or longest > top):
-            counts[s] = _count_window(buf, o, duration, tsize, bins, runs, singles, out, s,
-                                      run_pix, run_n, order)
-            continue
-        i_nbig = o[5]
-        i_single = o[8]
-        i_span = o[9]
-        i_bit = o[10]
-        gap_end = o[11]
-        i_gbig = o[11]
-        i_inner = o[4]
-        i_ibig = o[6]
-        acc = np.uint64(0)
-        nacc = 0
-        ev = 0
-        bad = False
-        for r in range(runs):
-            n = np.int64(buf[o[1] + r])
-            if n == 255:
-                n = _read_u32(buf, i_nbig)
-                i_nbig += 4
-            pix = run_pix[r]
-            run_on = (buf[o[2] + (r >> 3)] >> (7 - (r & 7))) & 1
-            span = np.int64(0)
-            if n == 1:
-                first = np.int64(buf[i_single]) | (np.int64(buf[i_single + 1]) << 8)
-                if tsize == 4:
-                    first |= ((np.int64(buf[i_single + 2]) << 16)
-                              | (np.int64(buf[i_single + 3]) << 24))
-                i_single += tsize
-            else:
-                span = np.int64(buf[i_span]) | (np.int64(buf[i_span + 1]) << 8)
-                if tsize == 4:
-                    span |= (np.int64(buf[i_span + 2]) << 16) | (np.int64(buf[i_span + 3]) << 24)
-                i_span += tsize
-                width = _bit_length(_ceil_div(span, n - 1))
-                if nacc < 32 and i_bit <= gap_end:
-                    # refill as in _count_window
-                    acc |= np.uint64(_read_u32(buf, i_bit)) << np.uint64(nacc)
-                    i_bit += 4
-                    nacc += 32
-                escape = (np.int64(1) << width) - 1
-                gap = np.int64(acc & np.uint64(escape))
-                acc >>= np.uint64(width)
-                nacc -= width
-                if gap == escape:
-                    if i_gbig + 4 > o[12]:
-                        bad = True
-                        break
-                    gap = _read_u32(buf, i_gbig)
-                    i_gbig += 4
-                first = duration - gap - span
-            if not (voxel or mixed or n > top or bins > 3):
-                # counts of a one-polarity run no longer than top: its cells start at
-                # zero and cannot pass top. Counted in registers (how many events pass
-                # each edge), then written once: no chain of increments through memory
-                chan = 1 - run_on
-                last = first + span
-                gt1 = np.int64(first > e1)
-                gt2 = np.int64(first > e2)
-                if n >= 2:
-                    gt1 += np.int64(last > e1)
-                    gt2 += np.int64(last > e2)
-                if n >= 3:
-                    # line point j: first + (j * span + (n - 1) // 2) // (n - 1), walked
-                    # with a running quotient and remainder, without branches
-                    den = n - 1
-                    q_step = _floor_div(span, den)
-                    r_step = span - q_step * den
-                    t_line = first
-                    r_line = den // 2
-                    for _ in range(n - 2):
-                        r_line += r_step
-                        carry = np.int64(r_line >= den)
-                        r_line -= den * carry
-                        t_line += q_step + carry
-                        res = np.int64(np.int8(buf[i_inner]))
-                        i_inner += 1
-                        if res == -128:
-                            res = _read_i64(buf, i_ibig)
-                            i_ibig += 8
-                        t = t_line + res
-                        gt1 += np.int64(t > e1)
-                        gt2 += np.int64(t > e2)
-                out[s, 0, chan, pix] = n - gt1
-                if bins >= 2:
-                    out[s, 1, chan, pix] = gt1 - gt2
-                if bins == 3:
-                    out[s, 2, chan, pix] = gt2
-                ev += n
-                continue
-            for j in range(n):
-                if j == 0:
-                    t = first
-                elif j == n - 1:
-                    t = first + span
-                else:
-                    res = np.int64(np.int8(buf[i_inner]))
-                    i_inner += 1
-                    if res == -128:
-                        res = _read_i64(buf, i_ibig)
-                        i_ibig += 8
-                    t = first + (j * span + (n - 1) // 2) // (n - 1) + res
-                if t < 0 or t > duration:      # only a corrupt chunk: never index with it
-                    bad = True
-                    break
-                on = run_on
-                if mixed:
-                    on = (buf[o[3] + (ev >> 3)] >> (7 - (ev & 7))) & 1
-                chan = 1 - on
-                ev += 1
-                if voxel and (duration <= 0 or bins == 1):
-                    out[s, 0, chan, pix] += 1.0
-                elif voxel:
-                    tau = t / duration * (bins - 1)
-                    lo = int(np.floor(tau))
-                    frac = tau - lo
-                    lo = min(lo, bins - 1)
-                    hi = min(lo + 1, bins - 1)
-                    out[s, lo, chan, pix] += 1.0 - frac
-                    if hi > lo:
-                        out[s, hi, chan, pix] += frac
-                else:
-                    idx = 0
-                    if duration > 0:
-                        for e in range(1, bins):
-                            if t * bins > e * duration:
-                                idx += 1
-                    if out[s, idx, chan, pix] < top:
-                        out[s, idx, chan, pix] += 1
-                    else:
-                        saturated[0] += 1
-            if bad:
-                break
-        if bad or (i_bit - o[10]) * 8 - nacc > (o[11] - o[10]) * 8:
-            counts[s] = -1
-        else:
-            counts[s] = ev
-    return 0
-
-
-def _floor_div(a, b):
-    """``a // b`` for 0 <= a, 1 <= b < 2**32 through a float64 division (exact here:
-    the quotient's rounding error stays below 1/b, its distance to an integer; a
-    fraction of a 64-bit integer division's latency)."""
-    return np.int64(np.float64(a) / np.float64(b))
-
-
-def _ceil_div(a, b):
-    q = _floor_div(a, b)
-    return q + np.int64(q * b < a)
-
-
-def _bit_length(v):
-    """Bits of ``v`` (0 <= v < 2**32), at least 1, without a branch."""
-    w = np.int64(1)
-    for shift in (16, 8, 4, 2, 1):
-        c = np.int64(v >= (np.int64(1) << shift))
-        w += shift * c
-        v >>= shift * c
-    return w
-
-
-def _read_u32(buf, i):
-    return (np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8) | (np.int64(buf[i + 2]) << 16)
-            | (np.int64(buf[i + 3]) << 24))
-
-
-def _read_i64(buf, i):
-    value = np.int64(0)
-    for b in range(8):
-        value |= np.int64(buf[i + b]) << (8 * b)
-    return value
-
-
-try:
-    import numba as _numba
-
-    _read_u32 = _numba.njit(cache=True, inline="always")(_read_u32)
-    _floor_div = _numba.njit(cache=True, inline="always")(_floor_div)
-    _ceil_div = _numba.njit(cache=True, inline="always")(_ceil_div)
-    _bit_length = _numba.njit(cache=True, inline="always")(_bit_length)
-    _read_i64 = _numba.njit(cache=True, inline="always")(_read_i64)
-    _count_window = _numba.njit(cache=True, nogil=True, error_model="numpy")(_count_window)
-    _bin_clip = _numba.njit(cache=True, nogil=True, error_model="numpy")(_bin_clip)
-except ImportError:  # a declared dependency: this only keeps a broken install usable
-    pass
-
-
-# ---------------------------------------------------------------------------------------
 # writing
 # ---------------------------------------------------------------------------------------
 def _windows(frame_timestamps_us: np.ndarray, first_window_us: int) -> np.ndarray:
@@ -1050,21 +510,16 @@ def _windows(frame_timestamps_us: np.ndarray, first_window_us: int) -> np.ndarra
 
 
 def write_store(path: str | os.PathLike, ev: Events, frame_timestamps_us: Any,
-                first_window_us: int = 0, config: Any = None, *,
-                version: int = STORE_VERSION, **extra: Any) -> int:
+                first_window_us: int = 0, config: Any = None, **extra: Any) -> int:
     """Write one tracklet's events as a ``.evs`` store; returns the bytes written.
 
     Frame k's chunk holds the events of ``(t_{k-1}, t_k]`` (frame 0:
     ``(t_0 - first_window_us, t_0]``); events outside every window are kept raw
     in ``outside_*`` columns, so the round trip is exact for any event stream.
     ``config`` (a SimulatorConfig or its dict) is stored with its hash; other
-    JSON-serialisable ``extra`` values go to ``meta_json``. ``version`` 1 writes the
-    older layout (for tests of the readers that still take it).
+    JSON-serialisable ``extra`` values go to ``meta_json``.
     """
     path = Path(path)
-    if version not in READ_VERSIONS:
-        raise EvreidError(f"{path}: event store version {version} unknown "
-                          f"(versions: {READ_VERSIONS})")
     if frame_timestamps_us is None:
         raise EvreidError(f"{path}: an .evs store needs frame_timestamps_us (one chunk per "
                           f"frame window)")
@@ -1086,39 +541,26 @@ def write_store(path: str | os.PathLike, ev: Events, frame_timestamps_us: Any,
     pix_all = ev.y.astype(np.int64) * ev.width + ev.x
     payload: list[bytes] = []
     pos = 0
-    if version == 1:
-        cctx = _zstd().ZstdCompressor(level=_ZSTD_LEVEL)
-        offsets = np.zeros(len(windows) * _S + 1, np.int64)
-        for k in range(len(windows)):
-            lo, hi = int(cuts[k]), int(cuts[k + 1])
-            streams = encode_frame(ev.t[lo:hi] - windows[k, 0], pix_all[lo:hi],
-                                   ev.p[lo:hi] > 0, npix, time_dtype)
-            for s, raw in enumerate(streams):
-                blob = cctx.compress(raw) if raw else b""
-                payload.append(blob)
-                pos += len(blob)
-                offsets[k * _S + s + 1] = pos
-    else:
-        cctx = _zstd().ZstdCompressor(level=_ZSTD_LEVEL_V2)
-        offsets = np.zeros(len(windows) + 1, np.int64)
-        for k in range(len(windows)):
-            lo, hi = int(cuts[k]), int(cuts[k + 1])
-            start, end = (int(v) for v in windows[k])
-            chunk = pack_chunk(encode_frame_v2(ev.t[lo:hi] - start, pix_all[lo:hi],
-                                               ev.p[lo:hi] > 0, npix, end - start,
-                                               time_dtype), cctx)
-            payload.append(chunk)
-            pos += len(chunk)
-            offsets[k + 1] = pos
+    cctx = _zstd().ZstdCompressor(level=_ZSTD_LEVEL)
+    offsets = np.zeros(len(windows) * _S + 1, np.int64)
+    for k in range(len(windows)):
+        lo, hi = int(cuts[k]), int(cuts[k + 1])
+        streams = encode_frame(ev.t[lo:hi] - windows[k, 0], pix_all[lo:hi],
+                               ev.p[lo:hi] > 0, npix, time_dtype)
+        for s, raw in enumerate(streams):
+            blob = cctx.compress(raw) if raw else b""
+            payload.append(blob)
+            pos += len(blob)
+            offsets[k * _S + s + 1] = pos
     outside = np.concatenate([np.arange(0, cuts[0]), np.arange(cuts[-1], len(ev))])
     arrays: dict[str, np.ndarray] = {
-        "format": np.array(STORE_FORMAT), "format_version": np.array(version, np.int64),
+        "format": np.array(STORE_FORMAT), "format_version": np.array(STORE_VERSION, np.int64),
         "width": np.array(ev.width, np.int64), "height": np.array(ev.height, np.int64),
         "count": np.array(len(ev), np.int64),
         "frame_timestamps_us": times, "first_window_us": np.array(int(first_window_us)),
         "frame_counts": np.diff(cuts).astype(np.int64),
         "time_dtype": np.array(time_dtype),
-        "streams": np.array(",".join(STREAMS if version == 2 else STREAMS_V1)),
+        "streams": np.array(",".join(STREAMS_V1)),
         "outside_t": ev.t[outside], "outside_pix": pix_all[outside].astype(np.int64),
         "outside_p": ev.p[outside],
         "chunk_offsets": offsets,
@@ -1225,7 +667,7 @@ def read_index(path: str | os.PathLike) -> StoreIndex:
                 raise EvreidError(f"{path}: event store version {version}; this evreid reads "
                                   f"versions {READ_VERSIONS} (upgrade evreid or re-simulate)")
             small = {name: load(name) for name in _SMALL[2:]}
-            if str(small["streams"]) != ",".join(STREAMS if version == 2 else STREAMS_V1):
+            if str(small["streams"]) != ",".join(STREAMS_V1):
                 raise EvreidError(f"{path}: unexpected stream list {small['streams']}")
             info = infos["payload"]
             if info.compress_type != zipfile.ZIP_STORED:
@@ -1252,8 +694,7 @@ def read_index(path: str | os.PathLike) -> StoreIndex:
     times = small["frame_timestamps_us"].astype(np.int64)
     first = int(small["first_window_us"])
     offsets = small["chunk_offsets"].astype(np.int64)
-    per_frame = _S if version == 1 else 1
-    if len(offsets) != len(times) * per_frame + 1 or np.any(np.diff(offsets) < 0):
+    if len(offsets) != len(times) * _S + 1 or np.any(np.diff(offsets) < 0):
         raise EvreidError(f"{path}: chunk table does not match {len(times)} frames")
     return StoreIndex(str(path), int(small["width"]), int(small["height"]),
                       int(small["count"]), times, first, _windows(times, first),
@@ -1278,23 +719,11 @@ class EventStore:
         return self.index.windows
 
     def _chunks(self, frames: np.ndarray) -> list[list[bytes]]:
-        """The uncompressed streams of each asked window (this version's layout)."""
+        """The uncompressed streams of each asked window."""
         idx = self.index
         out = []
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            if idx.version == 2:
-                for k in frames:
-                    lo, hi = int(idx.chunk_offsets[k]), int(idx.chunk_offsets[k + 1])
-                    raw = os.pread(fd, hi - lo, idx.payload_offset + lo)
-                    if len(raw) != hi - lo:
-                        raise EvreidError(f"{self.path}: truncated .evs store (frame {k})")
-                    try:
-                        out.append(unpack_chunk(raw, self._dctx))
-                    except (ValueError, _zstd().ZstdError) as exc:
-                        raise EvreidError(f"{self.path}: corrupt chunk of frame {k} "
-                                          f"({exc})") from None
-                return out
             for k in frames:
                 lo, hi = int(idx.chunk_offsets[k * _S]), int(idx.chunk_offsets[(k + 1) * _S])
                 raw = os.pread(fd, hi - lo, idx.payload_offset + lo)
@@ -1317,13 +746,8 @@ class EventStore:
         out = []
         for k, streams in zip(frames, self._chunks(frames), strict=True):
             try:
-                if self.index.version == 1:
-                    t, pix, on = decode_frame(streams, npix, self.index.time_dtype,
-                                              time_order=time_order)
-                else:
-                    start, end = self.index.windows[k]
-                    t, pix, on = decode_frame_v2(streams, npix, int(end - start),
-                                                 self.index.time_dtype, time_order=time_order)
+                t, pix, on = decode_frame(streams, npix, self.index.time_dtype,
+                                          time_order=time_order)
             except (ValueError, IndexError) as exc:
                 raise EvreidError(f"{self.path}: corrupt chunk of frame {k} ({exc})") from None
             if len(t) != self.index.frame_counts[k]:
@@ -1347,11 +771,6 @@ class EventStore:
         top = np.iinfo(dtype).max if dtype.kind in "iu" else 2**62
         saturated = np.zeros(1, np.int64)
         out = np.zeros((len(frames), bins, 2, idx.height * idx.width), dtype)
-        shape = (len(frames), bins, 2, idx.height, idx.width)
-        if idx.version == 2:
-            self._bin_v2(frames, bins, voxel, top, out, saturated)
-            out = out.reshape(shape) if not voxel else out.astype(np.float32).reshape(shape)
-            return out, int(saturated[0])
         tsize = np.dtype(idx.time_dtype).itemsize
         npix = idx.height * idx.width
         scratch = tuple(np.empty(npix + 7, np.int64) for _ in range(3))
@@ -1379,39 +798,6 @@ class EventStore:
         shape = (len(frames), bins, 2, idx.height, idx.width)
         out = out.reshape(shape) if not voxel else out.astype(np.float32).reshape(shape)
         return out, int(saturated[0])
-
-    def _bin_v2(self, frames: np.ndarray, bins: int, voxel: bool, top: int,
-                out: np.ndarray, saturated: np.ndarray) -> None:
-        """Version 2: the clip's streams in one buffer, decoded and binned by one
-        compiled call (:func:`_bin_clip`)."""
-        idx = self.index
-        npix = idx.height * idx.width
-        parts: list[bytes] = []
-        offs = np.zeros((len(frames), _NS + 1), np.int64)
-        pos = 0
-        for s, (k, streams) in enumerate(zip(frames, self._chunks(frames), strict=True)):
-            if streams[0] and len(streams[0]) != (npix + 7) // 8:
-                raise EvreidError(f"{self.path}: corrupt chunk of frame {k} (an occupancy "
-                                  f"mask of {len(streams[0])} bytes for {npix} pixels)")
-            for i, raw in enumerate(streams):
-                offs[s, i] = pos
-                pos += len(raw)
-            offs[s, _NS] = pos
-            parts.extend(streams)
-        # 8 zero bytes of padding: the kernel's bit reader refills 4 bytes at a time
-        buf = np.frombuffer(b"".join(parts) + bytes(8), np.uint8)
-        durations = idx.windows[frames, 1] - idx.windows[frames, 0]
-        counts = np.zeros(len(frames), np.int64)
-        _bin_clip(buf, offs, durations, np.dtype(idx.time_dtype).itemsize, int(bins), voxel,
-                  int(top), out, counts, saturated,
-                  *(np.empty(npix + 7, np.int32) for _ in "abc"))
-        for k, got in zip(frames, counts, strict=True):
-            if got < 0:
-                raise EvreidError(f"{self.path}: corrupt chunk of frame {k} (its streams "
-                                  f"do not fit together)")
-            if got != idx.frame_counts[k]:
-                raise EvreidError(f"{self.path}: frame {k} decodes to {got} events, the "
-                                  f"index says {idx.frame_counts[k]}")
 
     def frame_events(self, k: int) -> Events:
         (t, pix, on), = self.frame_arrays([k], time_order=True)
