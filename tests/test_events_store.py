@@ -258,3 +258,28 @@ def test_a_store_of_another_version_is_refused_by_name(tmp_path):
         EventStore(tmp_path / "v2.evs")
     with pytest.raises(EvreidError, match=r"v2\.evs"):
         read_events(tmp_path / "v2.evs")
+
+
+def test_time_streams_are_zstd_frames_with_raw_literals(tmp_path):
+    """``t_single`` / ``t_ends`` (near-uniform byte planes) are written at a negative
+    zstd level: still standard frames, but not entropy-coded (they decode at memory
+    speed), while the skewed streams stay compressed."""
+    import zstandard
+
+    ev = random_events(np.random.default_rng(12), n=20_000, width=64, height=32, ties=False)
+    write_store(tmp_path / "h.evs", ev, frame_times())
+    idx = read_index(tmp_path / "h.evs")
+    with np.load(tmp_path / "h.evs") as data:
+        payload = data["payload"].tobytes()
+    dctx = zstandard.ZstdDecompressor()
+    sizes = {name: [0, 0] for name in STREAMS_V1}
+    for k in range(idx.num_frames):
+        for s, name in enumerate(STREAMS_V1):
+            a, b = idx.chunk_offsets[k * 10 + s], idx.chunk_offsets[k * 10 + s + 1]
+            if b > a:
+                sizes[name][0] += b - a
+                sizes[name][1] += len(dctx.decompress(payload[a:b]))
+    for name in ("t_single", "t_ends"):
+        stored, raw = sizes[name]
+        assert raw > 0 and stored >= raw            # literals kept raw (+ frame header)
+    assert sizes["n"][0] < sizes["n"][1]             # the skewed streams still compressed
