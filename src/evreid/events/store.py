@@ -247,90 +247,94 @@ def _mask_pixels(mask, lo, hi, run_pix):
     return runs
 
 
+def _time_value(raw, i, m, size):
+    """Value ``i`` of ``m`` byte-plane-stored times of ``size`` (2 or 4) bytes."""
+    value = np.int64(raw[i]) | (np.int64(raw[m + i]) << 8)
+    if size == 4:
+        value |= (np.int64(raw[2 * m + i]) << 16) | (np.int64(raw[3 * m + i]) << 24)
+    return value
+
+
 def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, tsize,
-                     duration, bins, out, slot, top, run_pix, run_n, order):
-    """Counts of a window with one polarity per run and no run longer than ``top``
-    (then no cell can saturate): the runs in passes with no data-dependent branch per
-    event or per mask bit -- run pixels appended branch-free from the bitmap, then the
-    single-event runs, then the longer ones (their inner times walked along the line
-    with a running quotient and remainder). Returns the event count, or -1 when a
-    run is longer than ``top`` (the caller then takes :func:`_bin_frame`)."""
-    nedges = bins - 1
-    edges = np.empty(max(nedges, 1), np.int64)
-    for e in range(1, bins):
-        edges[e - 1] = (e * duration) // bins if duration > 0 else 1 << 62
+                     duration, bins, out, slot, top, run_pix, singles_at, multis_at):
+    """Counts (at most 3 bins) of a window with one polarity per run and no run longer
+    than ``top`` (then no cell can saturate, and each (pixel, channel) cell belongs
+    to one run: counts are summed in registers and stored once). One pass packs each
+    run's pixel, channel (and length) into ``singles_at`` / ``multis_at`` so that the
+    single-event runs and the longer ones are then read sequentially, each kind in its
+    own loop (their times live in different streams). Returns the event count, or -1
+    where this path does not apply (the caller then takes :func:`_bin_frame`)."""
+    if bins > 3:
+        return -1
+    e1 = (duration // bins) if bins > 1 and duration > 0 else np.int64(1) << 62
+    e2 = ((2 * duration) // bins) if bins > 2 and duration > 0 else np.int64(1) << 62
     runs = _mask_pixels(mask, 0, len(mask), run_pix)
-    if runs < 0:
+    if runs < 0 or runs != len(n8):
         return -1
     i_nbig = 0
     longest = 0
     singles = 0
-    multis = runs
+    multis = 0
     for r in range(runs):
         n = np.int64(n8[r])
         if n == 255:
             n = np.int64(n_big[i_nbig])
             i_nbig += 1
-        run_n[r] = n
         longest = max(longest, n)
-        # singles fill order[] from the front, longer runs from the back (in run order
-        # once reversed below)
-        one = n == 1
-        order[singles if one else multis - 1] = r
+        chan = 1 - ((pol[r >> 3] >> (7 - (r & 7))) & 1)
+        packed = (run_pix[r] << 1) | chan
+        # written to both lists, kept in one: no branch on the run length
+        singles_at[singles] = packed
+        multis_at[multis] = (packed << 32) | n
+        one = np.int64(n == 1)
         singles += one
-        multis -= not one
+        multis += 1 - one
     if longest > top:
         return -1
-    m_single = singles
-    n_multi = runs - singles
-    for i in range(m_single):
-        r = order[i]
-        t = _plane_value(t_single, i, m_single, tsize)
-        idx = 0
-        for e in range(nedges):
-            idx += t > edges[e]
-        chan = 1 - ((pol[r >> 3] >> (7 - (r & 7))) & 1)
-        out[slot, idx, chan, run_pix[r]] += 1
-    total = m_single
+    for i in range(singles):
+        t = _time_value(t_single, i, singles, tsize)
+        p = singles_at[i]
+        out[slot, np.int64(t > e1) + np.int64(t > e2), p & 1, p >> 1] = 1
+    total = singles
     i_inner = 0
     i_big = 0
-    for i in range(n_multi):
-        r = order[runs - 1 - i]
-        n = run_n[r]
-        pix = run_pix[r]
-        chan = 1 - ((pol[r >> 3] >> (7 - (r & 7))) & 1)
-        first = _plane_value(t_ends, i, 2 * n_multi, tsize)
-        span = _plane_value(t_ends, n_multi + i, 2 * n_multi, tsize)
-        idx = 0
-        for e in range(nedges):
-            idx += first > edges[e]
-        out[slot, idx, chan, pix] += 1
-        idx = 0
-        for e in range(nedges):
-            idx += first + span > edges[e]
-        out[slot, idx, chan, pix] += 1
-        # inner point j: first + (j * span + (n - 1) // 2) // (n - 1) + residual
-        den = n - 1
-        q_step = span // den
-        r_step = span - q_step * den
-        q_line = 0
-        r_line = den // 2
-        for _ in range(n - 2):
-            q_line += q_step
-            r_line += r_step
-            if r_line >= den:
-                r_line -= den
-                q_line += 1
-            res = np.int64(inner[i_inner])
-            i_inner += 1
-            if res == -128:
-                res = np.int64(inner_big[i_big])
-                i_big += 1
-            t = first + q_line + res
-            idx = 0
-            for e in range(nedges):
-                idx += t > edges[e]
-            out[slot, idx, chan, pix] += 1
+    for i in range(multis):
+        v = multis_at[i]
+        n = v & 0xFFFFFFFF
+        chan = (v >> 32) & 1
+        pix = v >> 33
+        first = _time_value(t_ends, i, 2 * multis, tsize)
+        span = _time_value(t_ends, multis + i, 2 * multis, tsize)
+        last = first + span
+        gt1 = np.int64(first > e1) + np.int64(last > e1)     # events past each edge
+        gt2 = np.int64(first > e2) + np.int64(last > e2)
+        if n > 2:
+            # inner point j: first + (j * span + (n - 1) // 2) // (n - 1) + residual,
+            # walked with a running quotient and remainder (one float division per run:
+            # exact here, and a fraction of an integer division's latency)
+            den = n - 1
+            q_step = np.int64(np.float64(span) / np.float64(den))
+            r_step = span - q_step * den
+            t_line = first
+            r_line = den // 2
+            for _ in range(n - 2):
+                r_line += r_step
+                carry = np.int64(r_line >= den)
+                r_line -= den * carry
+                t_line += q_step + carry
+                res = np.int64(inner[i_inner])
+                i_inner += 1
+                if res == -128:
+                    res = np.int64(inner_big[i_big])
+                    i_big += 1
+                t = t_line + res
+                gt1 += np.int64(t > e1)
+                gt2 += np.int64(t > e2)
+        out[slot, 0, chan, pix] = n - gt1
+        if bins >= 2:
+            out[slot, 1, chan, pix] = gt1 - gt2
+        if bins == 3:
+            out[slot, 2, chan, pix] = gt2
         total += n
     return total
 
@@ -491,6 +495,7 @@ try:
     from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
 
     _mask_pixels = _numba.njit(cache=True)(_mask_pixels)
+    _time_value = _numba.njit(cache=True, inline="always")(_time_value)
     _bin_run_general = _numba.njit(cache=True, error_model="numpy")(_bin_run_general)
     _bin_counts_fast = _numba.njit(cache=True, nogil=True, error_model="numpy")(
         _bin_counts_fast)
@@ -793,8 +798,7 @@ class EventStore:
             try:
                 got = -1
                 if not voxel and not pol_ev:
-                    got = _bin_counts_fast(*args, *tail, out, slot, top, scratch[0],
-                                           scratch[1], scratch[2])
+                    got = _bin_counts_fast(*args, *tail, out, slot, top, *scratch)
                 if got < 0:
                     got = _bin_frame(*args, _as_u8(pol_ev), *tail, voxel, out, slot, top,
                                      saturated)
