@@ -284,3 +284,38 @@ def test_time_streams_are_zstd_frames_with_raw_literals(tmp_path):
         stored, raw = sizes[name]
         assert raw > 0 and stored >= raw            # literals kept raw (+ frame header)
     assert sizes["n"][0] < sizes["n"][1]             # the skewed streams still compressed
+
+
+def test_reciprocal_floor_is_exact_below_its_bound():
+    """The count kernel floors dividend * (1 + 2**-40) / den: exact for dividends below
+    2**39, checked at the hardest points (multiples of den and one below them)."""
+    from evreid.events.store import _EXACT_BELOW, _UP
+
+    rng = np.random.default_rng(13)
+    den = rng.integers(1, 5000, 20_000)
+    q = rng.integers(0, _EXACT_BELOW // den)
+    for a in (q * den, q * den + den - 1, np.minimum(q * den + den, _EXACT_BELOW - 1)):
+        got = (a.astype(np.float64) * (_UP / den.astype(np.float64))).astype(np.int64)
+        np.testing.assert_array_equal(got, a // den)
+
+
+def test_runs_past_the_reciprocal_bound_bin_exactly(tmp_path):
+    """A run whose n * span passes 2**39 (a 3e9 us window, 32-bit times) takes the
+    integer path and bins like the reference, events on and next to the bin edges
+    included."""
+    rng = np.random.default_rng(14)
+    window = 3_000_000_000
+    edges = [window // 3, window // 3 + 1, 2 * window // 3, 2 * window // 3 + 1]
+    t = np.concatenate([np.arange(1, 201) * 15_000_000 - 7, edges,
+                        np.sort(rng.integers(window + 1, 2 * window, 50))])
+    x = np.concatenate([np.zeros(204, int), rng.integers(0, 4, 50)])
+    y = np.concatenate([np.zeros(204, int), rng.integers(0, 3, 50)])
+    ev = Events.from_unsorted(t, x, y, np.ones(len(t), int), 4, 3)
+    times = np.array([window, 2 * window])
+    write_store(tmp_path / "i.evs", ev, times, window)
+    store = EventStore(tmp_path / "i.evs")
+    assert store.index.time_dtype == "<u4"
+    got, _ = store.bin_frames([0, 1], 3, "count", np.int32)
+    want = tracklet_from_times(ev, times, window).tensor([0, 1], 3)
+    assert want[0].sum() == 204
+    np.testing.assert_array_equal(got, want)
