@@ -254,12 +254,19 @@ def _mask_pixels(mask, lo, hi, run_pix):
     return runs
 
 
-def _time_value(raw, i, m, size):
-    """Value ``i`` of ``m`` byte-plane-stored times of ``size`` (2 or 4) bytes."""
-    value = np.int64(raw[i]) | (np.int64(raw[m + i]) << 8)
-    if size == 4:
-        value |= (np.int64(raw[2 * m + i]) << 16) | (np.int64(raw[3 * m + i]) << 24)
-    return value
+def _decode_times(raw, m, size):
+    """The ``m`` byte-plane-stored times of ``size`` (2 or 4) bytes, as int64. A pass
+    of its own: the binning loops then read plain values (reading the planes inside
+    them, with the size test, cost ~0.2 ms more per T = 8 clip)."""
+    out = np.empty(m, np.int64)
+    if size == 2:
+        for i in range(m):
+            out[i] = np.int64(raw[i]) | (np.int64(raw[m + i]) << 8)
+    else:
+        for i in range(m):
+            out[i] = (np.int64(raw[i]) | (np.int64(raw[m + i]) << 8)
+                      | (np.int64(raw[2 * m + i]) << 16) | (np.int64(raw[3 * m + i]) << 24))
+    return out
 
 
 def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, tsize,
@@ -298,20 +305,24 @@ def _bin_counts_fast(mask, n8, n_big, pol, t_single, t_ends, inner, inner_big, t
         multis += 1 - one
     if longest > top:
         return -1
+    if len(t_single) != singles * tsize or len(t_ends) != 2 * multis * tsize:
+        return -1
+    times = _decode_times(t_single, singles, tsize)
     for i in range(singles):
-        t = _time_value(t_single, i, singles, tsize)
+        t = times[i]
         p = singles_at[i]
         out[slot, np.int64(t > e1) + np.int64(t > e2), p & 1, p >> 1] = 1
     total = singles
     i_inner = 0
     i_big = 0
+    ends = _decode_times(t_ends, 2 * multis, tsize)
     for i in range(multis):
         v = multis_at[i]
         n = v & 0xFFFFFFFF
         chan = (v >> 32) & 1
         pix = v >> 33
-        first = _time_value(t_ends, i, 2 * multis, tsize)
-        span = _time_value(t_ends, multis + i, 2 * multis, tsize)
+        first = ends[i]
+        span = ends[multis + i]
         last = first + span
         gt1 = np.int64(first > e1) + np.int64(last > e1)     # events past each edge
         gt2 = np.int64(first > e2) + np.int64(last > e2)
@@ -511,7 +522,7 @@ try:
     from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
 
     _mask_pixels = _numba.njit(cache=True)(_mask_pixels)
-    _time_value = _numba.njit(cache=True, inline="always")(_time_value)
+    _decode_times = _numba.njit(cache=True)(_decode_times)
     _bin_run_general = _numba.njit(cache=True, error_model="numpy")(_bin_run_general)
     _bin_counts_fast = _numba.njit(cache=True, nogil=True, error_model="numpy")(
         _bin_counts_fast)
