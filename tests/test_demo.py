@@ -1,4 +1,5 @@
-"""`evreid demo` end to end on the tiny synthetic preset (the real demo uses `small`)."""
+"""`evreid demo` end to end on the tiny synthetic preset (the real demo uses
+`small_lookalike`, trained on blur)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,32 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert {k: v["mAP"] for k, v in again["runs"].items()} == {
         k: v["mAP"] for k, v in report["runs"].items()}
     assert again["generation_seconds"] < report["generation_seconds"] + 1.0
+    assert report["train_protocol"] == "blur" and report["preset"] == "tiny"
+
+
+def test_demo_defaults_and_the_single_run_caveat(tmp_path, capsys, monkeypatch):
+    from evreid.commands import demo as demo_command
+    from evreid.commands.synth import PRESET_CHOICES
+    from evreid.data.synthetic.protocols import PRESETS
+    from evreid.engine import demo as demo_engine
+
+    assert tuple(PRESETS) == PRESET_CHOICES   # the CLI spells the generator's presets out
+    assert PRESETS["small_lookalike"].outfit_group == 4
+    calls = {}
+
+    def fake_run_demo(out, data, archs, train_protocol, test_protocols, **kw):
+        calls.update(archs=archs, train=train_protocol, test=test_protocols, **kw)
+        from evreid.metrics import REPORTED_RANKS
+        row = {**{f"rank{r}": 50.0 for r in REPORTED_RANKS}, "mAP": 60.0, "mINP": 40.0}
+        return {"runs": {"sdcl / blur": row}, "total_seconds": 1.0, "generation_seconds": 0.0}
+
+    monkeypatch.setattr(demo_engine, "run_demo", fake_run_demo)
+    assert main(["demo", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "d")]) == 0
+    assert calls["train"] == "blur" and calls["test"] == ["clean", "blur"]
+    assert calls["preset"] == "small_lookalike" and calls["archs"] == ["sdcl", "frames_only"]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == demo_command.SINGLE_RUN_CAVEAT
+    assert "does not measure SDCL against frames-only" in printed[-1]
 
 
 @pytest.mark.slow

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 
+from evreid.commands.synth import PRESET_CHOICES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", help="table1 | table2 | table3 | table4 | fig6")
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training budget, and the synthetic preset unless --preset "
                              "(full: GPU-sized)")
     parser.add_argument("--preset", default=None,
-                        choices=("tiny", "small", "medium", "full"),
+                        choices=PRESET_CHOICES,
                         help="synthetic preset (default: the budget's; medium: the benchmark "
                              "for claims)")
     parser.add_argument("--data-seed", type=int, default=None,

@@ -1,6 +1,14 @@
 """The embedded end-to-end example as one call (`evreid demo`): the small synthetic
 benchmark, every architecture trained with the demo preset on one protocol and
-evaluated on each test protocol, a CMC plot and ranked lists."""
+evaluated on each test protocol, a CMC plot and ranked lists.
+
+The default data and protocol were chosen so that the demo's comparison holds
+seed after seed (issue 21): the small benchmark with look-alike groups (identity
+rests on build and gait, not on the clothing draw) trained and tested on motion
+blur, as the paper's section 4.4 trains and tests on each degraded dataset. Five
+seeds on one machine gave SDCL above frames-only under blur on every seed
+(benchmarks/RESULTS.md); the plain ``small`` preset trained on clean or on blur did
+not (docs/SYNTHETIC.md)."""
 
 from __future__ import annotations
 
@@ -9,26 +17,31 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from evreid.config import load_preset
-from evreid.data import build_dataset
-from evreid.data.synthetic import ensure_synthetic
-from evreid.engine.evaluator import evaluate_model
-from evreid.engine.trainer import Trainer
-from evreid.utils import atomic_write_json
-from evreid.viz.cmc import plot_cmc
-from evreid.viz.ranking import ranked_list_grid
-
 DEMO_METRICS = "demo_metrics.json"
+DEMO_PRESET = "small_lookalike"
+DEMO_TRAIN_PROTOCOL = "blur"
+DEMO_TEST_PROTOCOLS = ("clean", "blur")
 
 
 def run_demo(out: str | os.PathLike, data: str | os.PathLike, archs: Sequence[str],
-             train_protocol: str = "clean", test_protocols: Sequence[str] = ("clean", "blur"),
-             preset: str = "small", seed: int = 0, epochs: int | None = None,
+             train_protocol: str = DEMO_TRAIN_PROTOCOL,
+             test_protocols: Sequence[str] = DEMO_TEST_PROTOCOLS,
+             preset: str = DEMO_PRESET, seed: int = 0, epochs: int | None = None,
              opts: Sequence[str] = (), progress: bool = True) -> dict:
     """Train each of ``archs`` on ``train_protocol`` and test on every ``test_protocols``
     entry; writes ``out``/<arch>/ run folders, cmc.png, ranked_<arch>_<protocol>.png
     and demo_metrics.json. Returns that report: per "<arch> / <protocol>" the summary
     (percent) and train_seconds; generation_seconds, total_seconds."""
+    # imported here: the CLI imports this module for its defaults on every command
+    from evreid.config import load_preset
+    from evreid.data import build_dataset
+    from evreid.data.synthetic import ensure_synthetic
+    from evreid.engine.evaluator import evaluate_model
+    from evreid.engine.trainer import Trainer
+    from evreid.utils import atomic_write_json
+    from evreid.viz.cmc import plot_cmc
+    from evreid.viz.ranking import ranked_list_grid
+
     start = time.perf_counter()
     out = Path(out)
     roots = {protocol: ensure_synthetic(Path(data), preset, protocol, seed)

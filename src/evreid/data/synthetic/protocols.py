@@ -122,6 +122,8 @@ PRESETS: dict[str, Preset] = {
                    render_rate=4, event_rate=2),
     "small": Preset("small", num_ids=64, num_cameras=2, height=128, width=64, min_len=24,
                     max_len=48),
+    "small_lookalike": Preset("small_lookalike", num_ids=64, num_cameras=2, height=128,
+                              width=64, min_len=24, max_len=48, outfit_group=4),
     "medium": Preset("medium", num_ids=300, num_cameras=2, height=128, width=64, min_len=16,
                      max_len=32, tracklets_per_camera=2, distractors=100, outfit_group=4),
     "full": Preset("full", num_ids=300, num_cameras=3, height=256, width=128, min_len=32,
