@@ -7,7 +7,7 @@ baseline with the same recipe and budget on motion-blurred video (the paper's
 section 4.4 trains and tests on the degraded data), evaluates both on clean and
 blurred video, prints one comparison table and writes a run folder with configs,
 checkpoints, metrics (demo_metrics.json), a CMC plot and ranked-list images.
-About 6 minutes on 2 CPU cores.
+About 5 minutes on 2 CPU cores.
 
 examples:
   evreid demo
