@@ -13,7 +13,7 @@ from evreid.errors import EvreidError
 from evreid.events import Events, SimulatorConfig, cache_is_fresh, read_events, write_events
 from evreid.events.representation import tracklet_from_times
 from evreid.events.store import (
-    STREAMS_V1,
+    STREAMS,
     EventStore,
     convert_to_store,
     read_index,
@@ -105,7 +105,7 @@ def test_store_is_plain_npz_with_frame_timestamps_and_config_hash(tmp_path):
         assert int(data["format_version"]) == 1
         assert str(data["config_hash"]) == cfg.hash()
         np.testing.assert_array_equal(data["frame_timestamps_us"], times)
-        assert str(data["streams"]).split(",") == list(STREAMS_V1)
+        assert str(data["streams"]).split(",") == list(STREAMS)
         assert int(data["chunk_offsets"][-1]) == len(data["payload"])
     assert cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=10)
     assert not cache_is_fresh(tmp_path / "e.evs", cfg, num_frames=11)
@@ -273,9 +273,9 @@ def test_time_streams_are_zstd_frames_with_raw_literals(tmp_path):
     with np.load(tmp_path / "h.evs") as data:
         payload = data["payload"].tobytes()
     dctx = zstandard.ZstdDecompressor()
-    sizes = {name: [0, 0] for name in STREAMS_V1}
+    sizes = {name: [0, 0] for name in STREAMS}
     for k in range(idx.num_frames):
-        for s, name in enumerate(STREAMS_V1):
+        for s, name in enumerate(STREAMS):
             a, b = idx.chunk_offsets[k * 10 + s], idx.chunk_offsets[k * 10 + s + 1]
             if b > a:
                 sizes[name][0] += b - a

@@ -43,11 +43,10 @@ STORE_FORMAT = "evreid-event-store"
 #: end gaps, 3.6 % smaller -- was tried at 3591bfc and dropped: its clip read stayed
 #: slower, 3.3 against 2.8 ms, because each gap's bit width hangs on a division.)
 STORE_VERSION = 1
-READ_VERSIONS = (1,)
 #: ten zstd frames per window, in payload order
-STREAMS_V1 = ("mask", "n", "n_big", "pol", "pol_events", "t_single", "t_ends", "inner",
+STREAMS = ("mask", "n", "n_big", "pol", "pol_events", "t_single", "t_ends", "inner",
               "inner_big", "order")
-_S = len(STREAMS_V1)
+_S = len(STREAMS)
 #: the skewed streams (mask, run lengths, polarity, residuals): level 12 both shrinks
 #: them and speeds their decoding against level 3 (fewer, longer matches: 0.45 -> 0.33
 #: ms per T = 8 mini_mars clip, 11.7 -> 10.5 KiB per frame) for ~3.5 ms more writing
@@ -94,7 +93,7 @@ def _unplanes(raw: bytes, dtype: str) -> np.ndarray:
 
 def encode_frame(t_rel: np.ndarray, pix: np.ndarray, on: np.ndarray, npix: int,
                  time_dtype: str) -> list[bytes]:
-    """Uncompressed streams (see :data:`STREAMS_V1`) of one window's events.
+    """Uncompressed streams (see :data:`STREAMS`) of one window's events.
 
     ``t_rel`` = time minus the window start (1..duration), ``pix`` = y * width + x,
     ``on`` = polarity > 0, all in the stored (time) order.
@@ -600,7 +599,7 @@ def write_store(path: str | os.PathLike, ev: Events, frame_timestamps_us: Any,
         "frame_timestamps_us": times, "first_window_us": np.array(int(first_window_us)),
         "frame_counts": np.diff(cuts).astype(np.int64),
         "time_dtype": np.array(time_dtype),
-        "streams": np.array(",".join(STREAMS_V1)),
+        "streams": np.array(",".join(STREAMS)),
         "outside_t": ev.t[outside], "outside_pix": pix_all[outside].astype(np.int64),
         "outside_p": ev.p[outside],
         "chunk_offsets": offsets,
@@ -703,11 +702,11 @@ def read_index(path: str | os.PathLike) -> StoreIndex:
             version = int(load("format_version"))
             if fmt != STORE_FORMAT:
                 raise EvreidError(f"{path}: format {fmt!r} is not {STORE_FORMAT!r}")
-            if version not in READ_VERSIONS:
+            if version != STORE_VERSION:
                 raise EvreidError(f"{path}: event store version {version}; this evreid reads "
-                                  f"versions {READ_VERSIONS} (upgrade evreid or re-simulate)")
+                                  f"version {STORE_VERSION} (upgrade evreid or re-simulate)")
             small = {name: load(name) for name in _SMALL[2:]}
-            if str(small["streams"]) != ",".join(STREAMS_V1):
+            if str(small["streams"]) != ",".join(STREAMS):
                 raise EvreidError(f"{path}: unexpected stream list {small['streams']}")
             info = infos["payload"]
             if info.compress_type != zipfile.ZIP_STORED:
