@@ -13,7 +13,7 @@ the training tracklets, no augmentation (the loading work itself). Measured:
   frames only as the median of the rounds' ratios. Each mode runs in
   a process of its own, as in a loader worker (in one process, the old cache's
   arrays and the on-the-fly pools evict the next mode's data from the CPU caches);
-  the rounds go round the modes in turn with the same clips, so background load
+  the modes make the same clips, taking turns every 4 clips, so background load
   hits them alike;
 * bytes on disk per frame of both caches for the same events (simulated here);
 * end-to-end ``DataLoader`` clips/s with ``--workers`` workers (store events,
@@ -90,9 +90,13 @@ def _datasets(tracklets, out: Path, seq_len: int):
     }
 
 
+#: clips a mode makes before the next mode's turn
+TURN = 4
+
+
 def _mode_worker(conn, root: str, tracklets: int, out: str, seq_len: int, mode: str) -> None:
-    """One clip mode in a process of its own: warms up, then times each round of clips
-    it is sent (CPU ms per clip) and sends the figure back."""
+    """One clip mode in a process of its own: warms up, then makes each list of clips
+    it is sent and sends back the CPU milliseconds they took."""
     import cv2
     import torch
 
@@ -107,15 +111,14 @@ def _mode_worker(conn, root: str, tracklets: int, out: str, seq_len: int, mode: 
         start = time.thread_time()
         for item in items:
             ds[item]
-        conn.send((time.thread_time() - start) / len(items) * 1e3)
+        conn.send((time.thread_time() - start) * 1e3)
 
 
 def _per_clip_ms(root: str, tracklets: int, out: Path, seq_len: int, modes: list[str],
                  clips: int, rounds: int) -> dict:
     """Each mode in its own process, so that one mode's memory (the old cache's
-    tracklet-sized arrays, the on-the-fly pools) does not cool another's caches, as in
-    a loader worker that runs one mode; the rounds go round the modes in turn with the
-    same clips, so background load hits them alike."""
+    tracklet-sized arrays, the on-the-fly pools) does not evict another's from the CPU
+    caches, as in a loader worker that runs one mode."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -131,9 +134,15 @@ def _per_clip_ms(root: str, tracklets: int, out: Path, seq_len: int, modes: list
     try:
         for r in range(rounds):
             items = [(int(rng.integers(tracklets)), 1000 * r + j) for j in range(clips)]
-            for mode, (_, conn) in workers.items():
-                conn.send(items)
-                samples[mode].append(conn.recv())
+            spent = dict.fromkeys(modes, 0.0)
+            # the modes take turns every few clips: a change in the machine's speed
+            # (other tenants, clock) then hits every mode of the round alike
+            for lo in range(0, clips, TURN):
+                for mode, (_, conn) in workers.items():
+                    conn.send(items[lo:lo + TURN])
+                    spent[mode] += conn.recv()
+            for mode in modes:
+                samples[mode].append(spent[mode] / clips)
     finally:
         for proc, conn in workers.values():
             conn.send(None)
