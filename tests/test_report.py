@@ -235,6 +235,49 @@ def test_loader_renderer_reads_bench_loader_keys():
         "| frames only | 300 | 310 |", "| frames + events, `.evs` store | 150 | - |"]
 
 
+def test_loader_renderer_with_paired_rounds_gives_the_ratio_interval():
+    clips = {"frames": {"median_ms": 2.0, "x_frames": 1.0, "rounds_ms": [2.0, 2.0, 2.0],
+                        "x_frames_rounds": [1.0, 1.0, 1.0]},
+             "frames+store": {"median_ms": 4.0, "x_frames": 2.0, "rounds_ms": [3.8, 4.0, 4.4],
+                              "x_frames_rounds": [1.9, 2.0, 2.2]}}
+    result = {"tracklets": 2, "seq_len": 8, "size": [256, 128], "bins": 3,
+              "cache": {"frames": 100, "events": 3_000_000, "events_per_frame": 30_000.0,
+                        "kib_per_frame": {"evs": 50.0}},
+              "per_clip_cpu": clips, "loader_clips_per_s": {"frames_workers_0": 300.0}}
+    lines = report.loader(_doc("loader", result))
+    assert lines[4].startswith("Per-clip CPU time") and "(3 rounds; each mode in a process" \
+        in lines[4]
+    # mean 2.033, std 0.153, t(0.975, 2) = 4.303: half-width 0.379
+    assert lines[6:10] == [
+        "| clip | median ms | x frames only | ratio, mean [95 % CI] | rounds (ms) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        "| frames only | 2.00 | 1.00 | - | 2.00, 2.00, 2.00 |",
+        "| frames + events, `.evs` store | 4.00 | 2.00 | 2.03 [1.65, 2.41] | 3.80, 4.00, 4.40 |"]
+
+
+def test_store_bound_renderer_sums_streams_per_part():
+    streams = {"mask": 2.5, "n": 3.5, "n_big": 0.25, "pol": 1.0, "pol_events": 0.0,
+               "t_single": 11.0, "t_ends": 26.0, "inner": 1.5, "inner_big": 0.0, "order": 0.0}
+    floor = {"occupancy": 2.0, "run_lengths": 2.5, "polarity": 0.25, "single_times": 10.5,
+             "multi_span_and_gap": 22.0, "inner_residuals": 1.25}
+    result = {"tracklets": 3, "frames": 300, "events": 9_000_000, "file_kib_per_frame": 46.0,
+              "stream_kib_per_frame": streams, "floor_kib_per_frame": floor,
+              "floor_total_kib_per_frame": 38.5}
+    lines = report.store_bound(_doc("store_bound", result))
+    assert lines[0].startswith("All 3 mini_mars tracklets") and "**46.00 KiB per frame**" \
+        in lines[0] and lines[0].endswith("A 40 KiB store is 3.9 % above the floor.")
+    assert lines[2:] == [
+        "| part | context of the floor | stored | floor |", "| --- | --- | ---: | ---: |",
+        "| occupancy | the 4 causal neighbours' bits | 2.50 | 2.00 |",
+        "| run lengths | the left and upper lengths | 3.75 | 2.50 |",
+        "| polarity | the left and upper polarities | 1.00 | 0.25 |",
+        "| single-event times | none (neighbours tell nothing) | 11.00 | 10.50 |",
+        "| longer runs: first time, span | span given the length; the end gap below the "
+        "spacing | 26.00 | 22.00 |",
+        "| inner residuals | none | 1.50 | 1.25 |",
+        "| all streams |  | 45.75 | 38.50 |"]
+
+
 # ------------------------------------------------------------- record.py
 
 def _json_command(obj: object) -> list[str]:
