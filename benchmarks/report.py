@@ -128,6 +128,41 @@ def demo_seeds(doc: dict) -> list[str]:
                     "CPUs, so another machine gives other digits (compare within the CIs)."]
 
 
+EVENT_SOURCES = {  # key in the result: how the section names it
+    "rendered": "rendered (the benchmark's own events, from sharp sub-frames)",
+    "simulated_store": "simulated, stored (`evreid simulate` on the same frames, `.evs`)",
+    "on_the_fly": "on the fly (`EVENTS.SOURCE simulate`)",
+}
+
+
+def events_source(doc: dict) -> list[str]:
+    """SDCL trained and tested with events from each source, per seed (the demo recipe)."""
+    res = doc["result"]
+    sources = ordered(res["sources"], EVENT_SOURCES)
+    seeds = sorted(set.intersection(*(set(res["sources"][k]) for k in sources)), key=int)
+    protocols = sorted({key.split(" / ")[1] for k in sources
+                        for key in res["sources"][k][seeds[0]]},
+                       key=lambda p: (p != res["train_protocol"], p))
+
+    def m_ap(source: str, protocol: str, metric: str = "mAP") -> dict:
+        return {s: res["sources"][source][s][f"sdcl / {protocol}"][metric] for s in seeds}
+
+    header = ["seed", *(f"{k.replace('_', ' ')}, {p}" for p in protocols for k in sources)]
+    rows = [[s, *(num(m_ap(k, p)[s], 2) for p in protocols for k in sources)] for s in seeds]
+    lines = [f"SDCL mAP (percent), the demo recipe (preset {res['preset']}, trained on "
+             f"{res['train_protocol']}), with its events from each source:", "",
+             *(f"- {k.replace('_', ' ')}: {EVENT_SOURCES.get(k, k)}" for k in sources), "",
+             *table(header, rows), "", "Differences over seeds, mean ± std [95 % t-interval]:",
+             ""]
+    pairs = [(a, b) for a, b in (("on_the_fly", "simulated_store"),
+                                 ("simulated_store", "rendered")) if a in sources and b in sources]
+    for a, b in pairs:
+        for p in protocols:
+            lines.append(f"- {paired_line(m_ap(a, p), m_ap(b, p), f'{a} - {b}, {p}, mAP')}"
+                         .replace("_", " "))
+    return lines
+
+
 def demo(doc: dict) -> list[str]:
     res = doc["result"]
     rows = [[name.replace("frames_only", "frames-only").replace("sdcl", "SDCL"),
@@ -463,6 +498,8 @@ def eventreid(doc: dict) -> list[str]:
 SECTIONS: dict[str, tuple[str, Renderer]] = {
     "demo_seeds": ("Demo over five seeds (`evreid demo --seed S`)", demo_seeds),
     "demo": ("Demo, one run (`evreid demo`)", demo),
+    "events_source": ("Where SDCL's events come from: rendered, stored, on the fly",
+                      events_source),
     "reproduce_": ("`evreid reproduce`: {rest} (table_preset_protocol)", reproduce),
     "medium_headroom": ("Headroom: frames-only on `medium / clean`", medium_headroom),
     "ci": ("Clean-clone CI", ci),

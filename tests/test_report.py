@@ -255,6 +255,33 @@ def test_loader_renderer_with_paired_rounds_gives_the_ratio_interval():
         "| frames + events, `.evs` store | 4.00 | 2.00 | 2.03 [1.65, 2.41] | 3.80, 4.00, 4.40 |"]
 
 
+def test_events_source_renderer_pairs_the_sources_by_seed():
+    def runs(blur: float, clean: float) -> dict:
+        return {"sdcl / blur": {"mAP": blur}, "sdcl / clean": {"mAP": clean}}
+
+    result = {"preset": "small_lookalike", "train_protocol": "blur", "sources": {
+        "on_the_fly": {"0": runs(50.0, 60.0), "1": runs(52.0, 61.0)},
+        "simulated_store": {"0": runs(51.0, 60.0), "1": runs(55.0, 62.0)},
+        "rendered": {"0": runs(60.0, 70.0), "1": runs(58.0, 66.0), "2": runs(1.0, 1.0)}}}
+    lines = report.events_source(_doc("events_source", result))
+    assert lines[6:11] == [
+        "| seed | rendered, blur | simulated store, blur | on the fly, blur | rendered, clean "
+        "| simulated store, clean | on the fly, clean |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| 0 | 60.00 | 51.00 | 50.00 | 70.00 | 60.00 | 60.00 |",
+        "| 1 | 58.00 | 55.00 | 52.00 | 66.00 | 62.00 | 61.00 |", ""]
+    # blur: differences -1, -3: mean -2, std 1.41, t(0.975, 1) = 12.71 -> +-12.7
+    assert lines[13:] == [
+        "- on the fly - simulated store, blur, mAP: -2.0 ± 1.4 [-14.7, +10.7], positive on 0 "
+        "of 2",
+        "- on the fly - simulated store, clean, mAP: -0.5 ± 0.7 [-6.9, +5.9], positive on 0 "
+        "of 2",
+        "- simulated store - rendered, blur, mAP: -6.0 ± 4.2 [-44.1, +32.1], positive on 0 "
+        "of 2",
+        "- simulated store - rendered, clean, mAP: -7.0 ± 4.2 [-45.1, +31.1], positive on 0 "
+        "of 2"]
+
+
 def test_store_bound_renderer_sums_streams_per_part():
     streams = {"mask": 2.5, "n": 3.5, "n_big": 0.25, "pol": 1.0, "pol_events": 0.0,
                "t_single": 11.0, "t_ends": 26.0, "inner": 1.5, "inner_big": 0.0, "order": 0.0}
