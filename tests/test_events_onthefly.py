@@ -112,6 +112,25 @@ def test_pooled_pixel_parameters_keep_the_simulators_distribution():
         OnTheFlyEvents(cfg, thresholds="mine")
 
 
+def test_the_config_chooses_the_threshold_source(fixtures_dir):
+    """EVENTS.THRESHOLDS reaches the loader's on-the-fly source; a wrong value is one line
+    naming the key."""
+    from evreid.config import get_cfg
+    from evreid.data import build_dataset
+    from evreid.data.clips import ClipDataset, EventOptions
+
+    cfg = get_cfg()
+    assert EventOptions.from_cfg(cfg).thresholds == "pool"
+    cfg.merge_from_list(["EVENTS.SOURCE", "simulate", "EVENTS.THRESHOLDS", "simulator"])
+    options = EventOptions.from_cfg(cfg)
+    tracklets = build_dataset("mars", fixtures_dir / "mini_mars").train[:1]
+    assert ClipDataset(tracklets, 4, "random_interval", events=options)._onthefly.thresholds \
+        == "simulator"
+    with pytest.raises(EvreidError, match=r"^EVENTS.THRESHOLDS must be one of pool, "
+                                          r"simulator, got 'exact'$"):
+        EventOptions(source="simulate", thresholds="exact")
+
+
 def test_start_states_follow_the_uniform_triangular_mixture():
     """Window states drawn from the pool: uniform on (-1, 1) with weight 0.6, else
     triangular peaked at 0 (CDF checked with a KS test)."""

@@ -61,6 +61,10 @@ def _defaults() -> dict:
             # SOURCE simulate: earlier windows run to settle each pixel's reference
             # (more = closer to the stored events, one more frame read per window)
             "WARMUP_WINDOWS": 1,
+            # SOURCE simulate: each tracklet's pixel thresholds, leak rates and phases:
+            # pool (one pool per frame size, read at a per-tracklet offset; nothing to draw
+            # per clip) | simulator (the very draws of `evreid simulate`, ~0.4 ms a clip)
+            "THRESHOLDS": "pool",
             # dtype of count tensors in the loader: uint8 | int16 (saturating, counted)
             # | float32; the trainer / evaluator make them float on the device
             "DTYPE": "uint8",

@@ -72,9 +72,11 @@ class EventOptions:
     ``source``: ``store`` reads each tracklet's event file (a ``.evs`` store reads
     only the clip's windows); ``simulate`` computes the windows from the frames
     (:mod:`evreid.events.onthefly`; ``simulator`` preset and ``sim_seed`` as for
-    ``evreid simulate``). ``dtype``: counts travel as ``uint8`` / ``int16``
-    (values above the range saturate and are counted in ``events_saturated``,
-    never wrapped) or ``float32``; voxels and resized events are float32.
+    ``evreid simulate``; ``thresholds``: ``pool`` or ``simulator``, see
+    :class:`evreid.events.onthefly.OnTheFlyEvents`). ``dtype``: counts travel as
+    ``uint8`` / ``int16`` (values above the range saturate and are counted in
+    ``events_saturated``, never wrapped) or ``float32``; voxels and resized events
+    are float32.
     """
 
     representation: str = "count"
@@ -84,6 +86,7 @@ class EventOptions:
     simulator: str = "default"
     sim_seed: int = 0
     warmup: int = 1
+    thresholds: str = "pool"
     scale_to_frames: bool = False     # evreid.events.checks
     align_time: bool = False
 
@@ -101,6 +104,11 @@ class EventOptions:
             raise EvreidError(f"EVENTS.BINS must be >= 1, got {self.bins}")
         if int(self.warmup) < 0:
             raise EvreidError(f"EVENTS.WARMUP_WINDOWS must be >= 0, got {self.warmup}")
+        from evreid.events.onthefly import THRESHOLD_SOURCES
+
+        if self.thresholds not in THRESHOLD_SOURCES:
+            raise EvreidError(f"EVENTS.THRESHOLDS must be one of {', '.join(THRESHOLD_SOURCES)}, "
+                              f"got {self.thresholds!r}")
 
     @classmethod
     def from_cfg(cls, cfg) -> EventOptions | None:
@@ -111,6 +119,7 @@ class EventOptions:
                    source=ev.get("SOURCE", "store"), dtype=ev.get("DTYPE", "uint8"),
                    simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0),
                    warmup=ev.get("WARMUP_WINDOWS", 1),
+                   thresholds=ev.get("THRESHOLDS", "pool"),
                    scale_to_frames=ev.get("SCALE_TO_FRAMES", False),
                    align_time=ev.get("ALIGN_TIME", False))
 
@@ -202,7 +211,7 @@ class ClipDataset(torch.utils.data.Dataset):
             from evreid.events.simulator import SimulatorConfig
 
             self._onthefly = OnTheFlyEvents(SimulatorConfig.preset(events.simulator),
-                                            events.sim_seed)
+                                            events.sim_seed, thresholds=events.thresholds)
         elif events is not None:
             missing = [t.key or t.frames[0] for t in self.tracklets if t.events is None]
             if missing:

@@ -11,10 +11,11 @@ per sampled window, from the two frames around it.
 What is exact: the lin-log curve (the simulator's table), the law of the
 per-pixel threshold mismatch, leak rates and phases (by default a tracklet reads
 them at its own offset of a pool drawn once with the simulator's formulas; with
-``thresholds="simulator"`` they are the very draws of ``simulate`` for the same
-tracklet seed, :func:`evreid.events.cache.tracklet_seed`), the linear crossing
-times rounded to 1 us, the count / voxel binning rules, the refractory period among the
-window's own events, leak (a drift of the reference, folded into the slope,
+``thresholds="simulator"``, config ``EVENTS.THRESHOLDS simulator``, they are the
+very draws of ``simulate`` for the same tracklet seed,
+:func:`evreid.events.cache.tracklet_seed`), the linear crossing times rounded to
+1 us, the count / voxel binning rules, the refractory period among the window's
+own events, leak (a drift of the reference, folded into the slope,
 same per-pixel rates) and, for frame 1, the state: the reference is the first
 frame's level (plus the leak phase), as in the simulator.
 
