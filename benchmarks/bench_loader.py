@@ -19,7 +19,9 @@ the training tracklets, no augmentation (the loading work itself). Measured:
 * end-to-end ``DataLoader`` clips/s with ``--workers`` workers (store events,
   IMS_PER_BATCH-style batches of 8 clips, wall clock);
 * with ``--fidelity``: on-the-fly against the exact simulator (median per-frame
-  event-count ratio, per-pixel count distribution) for 0, 1 and 2 warm-up windows.
+  event-count ratio, per-pixel count distribution) for 0, 1 and 2 warm-up windows
+  on 8 of the tracklets; ``--fidelity-synthetic DIR``: the same on 8 training
+  tracklets of a synthetic benchmark folder (smooth rendered video).
 """
 
 from __future__ import annotations
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=8, help="loader batches timed")
     parser.add_argument("--seq-len", type=int, default=8)
     parser.add_argument("--fidelity", action="store_true")
+    parser.add_argument("--fidelity-synthetic", metavar="DIR",
+                        help="also the fidelity on a synthetic benchmark folder (evreid synth)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -267,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             for w in sorted({0, args.workers})}
     if args.fidelity:
         report["fidelity"] = _fidelity(tracklets[:8])
+    if args.fidelity_synthetic:
+        synthetic = build_dataset("synthetic", args.fidelity_synthetic)
+        report["fidelity_synthetic"] = _fidelity(synthetic.train[:8])
+        report["fidelity_synthetic"]["root"] = str(args.fidelity_synthetic)
     report["load_avg_end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(report, indent=2))
@@ -275,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:18s} {row['median_ms']:8.2f} ms/clip  x{row['x_frames']}")
         print("KiB/frame", report["cache"]["kib_per_frame"])
         print("loader clips/s", report["loader_clips_per_s"])
-        if "fidelity" in report:
-            print(json.dumps(report["fidelity"], indent=1))
+        for key in ("fidelity", "fidelity_synthetic"):
+            if key in report:
+                print(key, json.dumps(report[key], indent=1))
     return 0
 
 

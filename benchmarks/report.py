@@ -271,14 +271,18 @@ def loader(doc: dict) -> list[str]:
               *table(header, clip_rows, right=1), "",
               "Loader clips/s (wall clock, batches of 8 clips; load-sensitive):", "",
               *table(["clip", *(f"{w} workers" for w in workers)], rate_rows)]
-    if "fidelity" in r:
-        f = r["fidelity"]
+    for key, where in (("fidelity", "tracklets"), ("fidelity_synthetic", "synthetic")):
+        if key not in r:
+            continue
+        f = r[key]
         warm = sorted(k for k in f if k.startswith("warmup_"))
         fid_rows = [[k.removeprefix("warmup_"), num(f[k]["frame_count_ratio_median"], 3),
                      "-".join(num(x, 3) for x in f[k]["frame_count_ratio_p10_p90"]),
                      num(f[k]["pixel_count_dist_max_abs_diff"], 4)] for k in warm]
-        lines += ["", f"On the fly against the exact simulator ({f['windows']} windows of 8 "
-                  "tracklets):", "",
+        what = ("8 tracklets" if where == "tracklets" else
+                f"8 training tracklets of the synthetic benchmark `{Path(f['root']).name}`")
+        lines += ["", f"On the fly against the exact simulator ({f['windows']} windows of "
+                  f"{what}):", "",
                   *table(["warm-up windows", "per-frame count ratio, median", "p10-p90",
                           "pixel count distribution, max abs diff"], fid_rows)]
     return lines

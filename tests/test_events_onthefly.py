@@ -112,6 +112,24 @@ def test_pooled_pixel_parameters_keep_the_simulators_distribution():
         OnTheFlyEvents(cfg, thresholds="mine")
 
 
+def test_a_still_pixel_keeps_its_frame_zero_state():
+    """A scene still since frame 0 that then brightens by a fifth of a threshold: the
+    simulator fires nothing, and neither does the window computed on the fly (its start
+    state is anchored to frame 0, not drawn near a threshold). A change past the
+    thresholds fires the same pixels in both (the same threshold draws)."""
+    cfg = SimulatorConfig.preset("clean")
+    frames = np.full((8, 16, 16), 100, np.uint8)
+    times = frame_timestamps_us(8, 25.0)
+    otf = OnTheFlyEvents(cfg, thresholds="simulator")
+    for last in (104, 124):                     # ln(1.04) ~ 0.2 C, ln(1.24) ~ 1.1 C
+        frames[7] = last
+        exact = tracklet_from_times(simulate(frames, times, cfg, seed=5), times).tensor([7], 3)
+        got, count, _ = otf.bins_from_luma(dict(enumerate(frames)), [7], 25.0, 3, "count", 5,
+                                           np.random.default_rng(0), warmup=1)
+        assert count == exact.sum() and (count == 0) == (last == 104)
+        np.testing.assert_array_equal(got.sum(axis=(1, 2)), exact.sum(axis=(1, 2)))
+
+
 def test_the_config_chooses_the_threshold_source(fixtures_dir):
     """EVENTS.THRESHOLDS reaches the loader's on-the-fly source; a wrong value is one line
     naming the key."""

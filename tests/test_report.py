@@ -255,6 +255,29 @@ def test_loader_renderer_with_paired_rounds_gives_the_ratio_interval():
         "| frames + events, `.evs` store | 4.00 | 2.00 | 2.03 [1.65, 2.41] | 3.80, 4.00, 4.40 |"]
 
 
+def test_loader_renderer_gives_each_fidelity_table():
+    row = {"frame_count_ratio_median": 1.05, "frame_count_ratio_p10_p90": [0.98, 1.19],
+           "pixel_count_dist_max_abs_diff": 0.0085}
+    result = {"tracklets": 2, "seq_len": 8, "size": [256, 128], "bins": 3,
+              "cache": {"frames": 100, "events": 3_000_000, "events_per_frame": 30_000.0,
+                        "kib_per_frame": {"evs": 50.0}},
+              "per_clip_cpu": {"frames": {"median_ms": 2.0, "x_frames": 1.0,
+                                          "rounds_ms": [2.0]}},
+              "loader_clips_per_s": {"frames_workers_0": 300.0},
+              "fidelity": {"warmup_1": row, "windows": 10},
+              "fidelity_synthetic": {"warmup_1": row, "windows": 20,
+                                     "root": "/tmp/x/synthetic_small_blur_seed0"}}
+    lines = report.loader(_doc("loader", result))
+    tail = ["| warm-up windows | per-frame count ratio, median | p10-p90 | pixel count "
+            "distribution, max abs diff |", "| --- | ---: | ---: | ---: |",
+            "| 1 | 1.050 | 0.980-1.190 | 0.0085 |"]
+    at = lines.index("On the fly against the exact simulator (10 windows of 8 tracklets):")
+    assert lines[at + 2:at + 5] == tail
+    at = lines.index("On the fly against the exact simulator (20 windows of 8 training "
+                     "tracklets of the synthetic benchmark `synthetic_small_blur_seed0`):")
+    assert lines[at + 2:] == tail
+
+
 def test_events_source_renderer_pairs_the_sources_by_seed():
     def runs(blur: float, clean: float) -> dict:
         return {"sdcl / blur": {"mAP": blur}, "sdcl / clean": {"mAP": clean}}

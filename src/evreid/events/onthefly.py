@@ -23,16 +23,21 @@ What is approximated (the state carried from earlier frames is not simulated
 from the tracklet's start):
 
 * the reference at the start of window k >= 2 comes from ``warmup`` earlier
-  windows (default 1: frame k - 2 to k - 1) run from a random state: there,
-  ``L - ref`` in threshold units ``u`` is drawn per pixel (P consecutive values
-  of a pool drawn once, from an offset drawn per clip and window), with probability
-  :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked
-  at 0 -- the shape measured on the exact simulator's state over mini_mars (a
-  tent whose edges stand at ~0.44 of its peak) -- and the warm-up windows move
-  the reference by whole thresholds exactly as the simulator does. Without
-  warm-up the windows have ~10 % too many events (a pixel that just fired ON
-  sits in [0, C+) and rarely fires OFF next; an independent draw ignores that);
-  one window brings it to ~3 %, two to ~1 % (benchmarks/RESULTS.md);
+  windows (default 1: frame k - 2 to k - 1) run from an approximate state at
+  their start, frame s. A pixel whose log intensity at frame s lies within one
+  threshold of its frame-0 state is taken never to have fired: its state is that
+  difference (exact unless it fired and came back). Any other pixel has fired,
+  and its ``L - ref`` in threshold units ``u`` is drawn (P consecutive values of a
+  pool drawn once, from an offset drawn per clip and window): with probability
+  :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked at
+  0 -- the shape measured on the exact simulator's state over mini_mars (a tent
+  whose edges stand at ~0.44 of its peak). The warm-up windows then move the
+  reference by whole thresholds exactly as the simulator does. Drawing every
+  pixel's state gave ~2 % too many events on mini_mars and ~15 % on the smooth
+  synthetic benchmark (pixels of a still background drawn near a threshold fire
+  at the least change); anchoring to frame 0 brings them to ~2 % and ~5 % with one
+  warm-up window, ~1 % and ~3 % with two (benchmarks/RESULTS.md), for one more
+  frame read per clip;
 * the refractory period does not see the previous window's last event;
 * tracklets share one pool of pixel parameters (``thresholds="pool"``): pixel q
   of one tracklet has those of pixel q + s of another (s from the tracklet seed),
@@ -124,27 +129,41 @@ def _start(u, c_on, c_off):
     return u * (c_on if u >= 0 else c_off)
 
 
-def _warm_up(d, pool, g, leak, h, cp, cm, icp, icm, first):
+def _anchored_start(init, pool, start, level0, s1, table, leak, h, cp, cm):
+    """Start states ``L - ref`` of a tile at a window boundary ``h`` us after frame 0:
+    where the log intensity (``table[s1]``, with the leak drift) has stayed within one
+    threshold of frame 0's level ``level0`` (plus the frame-0 state ``start``), the
+    pixel is taken not to have fired since, and its state is that difference; elsewhere
+    it has fired and its state is drawn (``pool``, threshold units)."""
+    for i in range(len(init)):
+        c_on = cp[i]
+        c_off = cm[i]
+        d = _start(start[i], c_on, c_off) + (table[s1[i]] - level0[i]) + leak[i] * h
+        inside = (d < c_on) & (d > -c_off)
+        init[i] = d if inside else _start(pool[i], c_on, c_off)
+
+
+def _warm_up(d, init, g, leak, h, cp, cm, icp, icm, first):
     """One warm-up window (h us) of a tile: the change of log intensity ``g`` and the
-    leak drift added to ``L - ref`` (``d``; with ``first``, the start state from
-    ``pool``), then the reference moved by every whole threshold crossed (the
-    simulator's rule floor(d / C + tol) >= 1)."""
+    leak drift added to ``L - ref`` (``d``; with ``first``, the start state ``init``),
+    then the reference moved by every whole threshold crossed (the simulator's rule
+    floor(d / C + tol) >= 1)."""
     for i in range(len(d)):
         c_on = cp[i]
         c_off = cm[i]
-        v = (_start(pool[i], c_on, c_off) if first else d[i]) + g[i]
+        v = (init[i] if first else d[i]) + g[i]
         v += leak[i] * h
         k_on = max(np.floor(v * icp[i] + _CROSS_TOL), 0.0)
         k_off = max(np.floor(-v * icm[i] + _CROSS_TOL), 0.0)
         d[i] = v - k_on * c_on + k_off * c_off
 
 
-def _crossings(d, pool, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_n, slack,
+def _crossings(d, init, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_n, slack,
                d_t, top, voxel):
     """Per pixel of a tile in a window of ``d_t`` us: the change ``g`` gets the leak
     drift; the count of events (``signed_n``: + ON, - OFF, 0 for the pixels left to
     :func:`_emit_events`), ``rel`` = d0 / c and ``inv_step`` = 1 / spacing (us) from
-    the start state ``d`` (with ``first``, from ``pool``, and stored in ``d``).
+    the start state ``d`` (with ``first``, from ``init``, and stored in ``d``).
     Returns (events counted here, pixels left for the slow path)."""
     inv_dt = 1.0 / d_t
     slow_pixels = 0
@@ -154,7 +173,7 @@ def _crossings(d, pool, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_
         c_off = cm[i]
         ic_on = icp[i]
         ic_off = icm[i]
-        d0 = _start(pool[i], c_on, c_off) if first else d[i]
+        d0 = init[i] if first else d[i]
         d[i] = d0
         gi = g[i] + leak[i] * d_t
         g[i] = gi
@@ -214,6 +233,8 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
     total = 0
     d = np.empty(_TILE)
     g = np.empty(_TILE)
+    init = np.empty(_TILE)
+    level0 = np.empty(_TILE)
     rel = np.empty(_TILE)         # d0 / c
     inv_step = np.empty(_TILE)    # 1 / spacing (us)
     signed_n = np.empty(_TILE)
@@ -225,7 +246,10 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
         n_px = q1 - q0
         t_cp, t_cm, t_icp, t_icm = cp[q0:q1], cm[q0:q1], icp[q0:q1], icm[q0:q1]
         t_leak = leak[q0:q1]
-        t_d, t_g = d[:n_px], g[:n_px]
+        t_d, t_g, t_init, t_level0 = d[:n_px], g[:n_px], init[:n_px], level0[:n_px]
+        frame0 = stack[row_of[0], q0:q1]
+        for i in range(n_px):
+            t_level0[i] = table[frame0[i]]
         for w in range(T):
             k = indices[w]
             d_t = times[k] - times[k - 1] if k > 0 else 0
@@ -235,15 +259,17 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
             for b in range(bins + 1):
                 edges[b] = (b * d_t) // bins + 0.5
             m0 = max(k - warmup, 1)         # first window simulated for this one
-            # start states: the exact one at frame 0, else drawn
-            pool = start[q0:q1] if m0 == 1 else phase[offsets[w] + q0:offsets[w] + q1]
+            # start states at frame m0 - 1 (at frame 0 the exact ones)
+            _anchored_start(t_init, phase[offsets[w] + q0:offsets[w] + q1], start[q0:q1],
+                            t_level0, stack[row_of[m0 - 1], q0:q1], table, t_leak,
+                            times[m0 - 1] - times[0], t_cp, t_cm)
             for m in range(m0, k):          # warm-up windows (m - 1, m]
                 _luma_step(t_g, stack[row_of[m - 1], q0:q1], stack[row_of[m], q0:q1], table)
-                _warm_up(t_d, pool, t_g, t_leak, times[m] - times[m - 1], t_cp, t_cm, t_icp,
+                _warm_up(t_d, t_init, t_g, t_leak, times[m] - times[m - 1], t_cp, t_cm, t_icp,
                          t_icm, m == m0)
             _luma_step(t_g, stack[row_of[k - 1], q0:q1], stack[row_of[k], q0:q1], table)
             counted, slow_pixels = _crossings(
-                t_d, pool, t_g, t_leak, t_cp, t_cm, t_icp, t_icm, m0 == k, rel[:n_px],
+                t_d, t_init, t_g, t_leak, t_cp, t_cm, t_icp, t_icm, m0 == k, rel[:n_px],
                 inv_step[:n_px], signed_n[:n_px], slack, d_t, top, voxel)
             total += counted
             for b in range(bins):
@@ -272,7 +298,8 @@ try:
 
     _emit_events = _numba.njit(cache=True, error_model="numpy")(_emit_events)
     _start = _numba.njit(inline="always")(_start)
-    for _name in ("_luma_step", "_warm_up", "_crossings", "_bin_counts", "_clip_bins"):
+    for _name in ("_luma_step", "_anchored_start", "_warm_up", "_crossings", "_bin_counts",
+                  "_clip_bins"):
         globals()[_name] = _numba.njit(cache=True, nogil=True, error_model="numpy")(
             globals()[_name])
 except ImportError:  # a declared dependency: this only keeps a broken install usable
@@ -442,9 +469,10 @@ def read_luma(paths: Sequence[str], data: Sequence[np.ndarray] | None = None
 
 
 def needed_frames(indices: Sequence[int], warmup: int = 1) -> np.ndarray:
-    """Frame indices whose luma the windows of ``indices`` need: k, k - 1 and the
-    ``warmup`` frames before (none before frame 0)."""
+    """Frame indices whose luma the windows of ``indices`` need: frame 0 (the level
+    start states are anchored to), k, k - 1 and the ``warmup`` frames before (none
+    before frame 0)."""
     idx = np.asarray(indices, dtype=np.int64)
-    parts = [idx - back for back in range(int(warmup) + 2)]
+    parts = [np.zeros(1, np.int64)] + [idx - back for back in range(int(warmup) + 2)]
     every = np.concatenate(parts)
     return np.unique(every[every >= 0])
