@@ -149,11 +149,10 @@ def events_source(doc: dict) -> list[str]:
 
     header = ["seed", *(f"{k.replace('_', ' ')}, {p}" for p in protocols for k in sources)]
     rows = [[s, *(num(m_ap(k, p)[s], 2) for p in protocols for k in sources)] for s in seeds]
+    described = "; ".join(f"{k.replace('_', ' ')}: {EVENT_SOURCES.get(k, k)}" for k in sources)
     lines = [f"SDCL mAP (percent), the demo recipe (preset {res['preset']}, trained on "
-             f"{res['train_protocol']}), with its events from each source:", "",
-             *(f"- {k.replace('_', ' ')}: {EVENT_SOURCES.get(k, k)}" for k in sources), "",
-             *table(header, rows), "", "Differences over seeds, mean ± std [95 % t-interval]:",
-             ""]
+             f"{res['train_protocol']}), with its events from each source ({described}):", "",
+             *table(header, rows), "", "Differences over seeds, mean ± std [95 % t-interval]:"]
     pairs = [(a, b) for a, b in (("on_the_fly", "simulated_store"),
                                  ("simulated_store", "rendered")) if a in sources and b in sources]
     for a, b in pairs:
@@ -271,20 +270,18 @@ def loader(doc: dict) -> list[str]:
               *table(header, clip_rows, right=1), "",
               "Loader clips/s (wall clock, batches of 8 clips; load-sensitive):", "",
               *table(["clip", *(f"{w} workers" for w in workers)], rate_rows)]
-    for key, where in (("fidelity", "tracklets"), ("fidelity_synthetic", "synthetic")):
-        if key not in r:
-            continue
-        f = r[key]
-        warm = sorted(k for k in f if k.startswith("warmup_"))
-        fid_rows = [[k.removeprefix("warmup_"), num(f[k]["frame_count_ratio_median"], 3),
+    fidelity = [(key, r[key]) for key in ("fidelity", "fidelity_synthetic") if key in r]
+    if fidelity:
+        fid_rows = [["mini_mars" if key == "fidelity" else f"`{Path(f['root']).name}`",
+                     k.removeprefix("warmup_"), num(f[k]["frame_count_ratio_median"], 3),
                      "-".join(num(x, 3) for x in f[k]["frame_count_ratio_p10_p90"]),
-                     num(f[k]["pixel_count_dist_max_abs_diff"], 4)] for k in warm]
-        what = ("8 tracklets" if where == "tracklets" else
-                f"8 training tracklets of the synthetic benchmark `{Path(f['root']).name}`")
-        lines += ["", f"On the fly against the exact simulator ({f['windows']} windows of "
-                  f"{what}):", "",
-                  *table(["warm-up windows", "per-frame count ratio, median", "p10-p90",
-                          "pixel count distribution, max abs diff"], fid_rows)]
+                     num(f[k]["pixel_count_dist_max_abs_diff"], 4)]
+                    for key, f in fidelity for k in sorted(k for k in f if k.startswith("warmup_"))]
+        windows = " and ".join(f"{f['windows']}" for _, f in fidelity)
+        lines += ["", f"On the fly against the exact simulator ({windows} windows of 8 training "
+                  "tracklets):", "",
+                  *table(["data", "warm-up windows", "per-frame count ratio, median", "p10-p90",
+                          "pixel count distribution, max abs diff"], fid_rows, right=2)]
     return lines
 
 

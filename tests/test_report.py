@@ -268,14 +268,13 @@ def test_loader_renderer_gives_each_fidelity_table():
               "fidelity_synthetic": {"warmup_1": row, "windows": 20,
                                      "root": "/tmp/x/synthetic_small_blur_seed0"}}
     lines = report.loader(_doc("loader", result))
-    tail = ["| warm-up windows | per-frame count ratio, median | p10-p90 | pixel count "
-            "distribution, max abs diff |", "| --- | ---: | ---: | ---: |",
-            "| 1 | 1.050 | 0.980-1.190 | 0.0085 |"]
-    at = lines.index("On the fly against the exact simulator (10 windows of 8 tracklets):")
-    assert lines[at + 2:at + 5] == tail
-    at = lines.index("On the fly against the exact simulator (20 windows of 8 training "
-                     "tracklets of the synthetic benchmark `synthetic_small_blur_seed0`):")
-    assert lines[at + 2:] == tail
+    at = lines.index("On the fly against the exact simulator (10 and 20 windows of 8 training "
+                     "tracklets):")
+    assert lines[at + 2:] == [
+        "| data | warm-up windows | per-frame count ratio, median | p10-p90 | pixel count "
+        "distribution, max abs diff |", "| --- | --- | ---: | ---: | ---: |",
+        "| mini_mars | 1 | 1.050 | 0.980-1.190 | 0.0085 |",
+        "| `synthetic_small_blur_seed0` | 1 | 1.050 | 0.980-1.190 | 0.0085 |"]
 
 
 def test_events_source_renderer_pairs_the_sources_by_seed():
@@ -287,14 +286,16 @@ def test_events_source_renderer_pairs_the_sources_by_seed():
         "simulated_store": {"0": runs(51.0, 60.0), "1": runs(55.0, 62.0)},
         "rendered": {"0": runs(60.0, 70.0), "1": runs(58.0, 66.0), "2": runs(1.0, 1.0)}}}
     lines = report.events_source(_doc("events_source", result))
-    assert lines[6:11] == [
+    assert lines[0].endswith("on the fly: on the fly (`EVENTS.SOURCE simulate`)):")
+    assert lines[2:7] == [
         "| seed | rendered, blur | simulated store, blur | on the fly, blur | rendered, clean "
         "| simulated store, clean | on the fly, clean |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         "| 0 | 60.00 | 51.00 | 50.00 | 70.00 | 60.00 | 60.00 |",
         "| 1 | 58.00 | 55.00 | 52.00 | 66.00 | 62.00 | 61.00 |", ""]
     # blur: differences -1, -3: mean -2, std 1.41, t(0.975, 1) = 12.71 -> +-12.7
-    assert lines[13:] == [
+    assert lines[7:] == [
+        "Differences over seeds, mean ± std [95 % t-interval]:",
         "- on the fly - simulated store, blur, mAP: -2.0 ± 1.4 [-14.7, +10.7], positive on 0 "
         "of 2",
         "- on the fly - simulated store, clean, mAP: -0.5 ± 0.7 [-6.9, +5.9], positive on 0 "
