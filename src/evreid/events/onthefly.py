@@ -26,18 +26,21 @@ from the tracklet's start):
   windows (default 1: frame k - 2 to k - 1) run from an approximate state at
   their start, frame s. A pixel whose log intensity at frame s lies within one
   threshold of its frame-0 state is taken never to have fired: its state is that
-  difference (exact unless it fired and came back). Any other pixel has fired,
-  and its ``L - ref`` in threshold units ``u`` is drawn (P consecutive values of a
-  pool drawn once, from an offset drawn per clip and window): with probability
-  :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked at
-  0 -- the shape measured on the exact simulator's state over mini_mars (a tent
-  whose edges stand at ~0.44 of its peak). The warm-up windows then move the
-  reference by whole thresholds exactly as the simulator does. Drawing every
-  pixel's state gave ~2 % too many events on mini_mars and ~15 % on the smooth
-  synthetic benchmark (pixels of a still background drawn near a threshold fire
-  at the least change); anchoring to frame 0 brings them to ~2 % and ~5 % with one
-  warm-up window, ~1 % and ~3 % with two (benchmarks/RESULTS.md), for one more
-  frame read per clip;
+  difference. That is exact for a still background, a guess for a pixel that
+  fired and came back (on mini_mars' noisy crops three pixels in four have fired
+  by frame 5), but a better guess than a draw (measured below). Any other pixel
+  has fired, and its ``L - ref`` in threshold units ``u`` is drawn (P consecutive
+  values of a pool drawn once, from an offset drawn per clip and window): with
+  probability :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on
+  (-1, 1) peaked at 0 -- the shape measured on the exact simulator's state over
+  mini_mars, every pixel (a tent whose edges stand at ~0.44 of its peak; among
+  the pixels outside the band alone they stand at ~0.57, not refitted). The
+  warm-up windows then move the reference by whole thresholds exactly as the
+  simulator does. Drawing every pixel's state gave ~2 % too many events on
+  mini_mars and ~15 % on the smooth synthetic benchmark (pixels of a still
+  background drawn near a threshold fire at the least change); anchoring to
+  frame 0 brings them to ~2 % and ~5 % with one warm-up window, ~1 % and ~3 %
+  with two (benchmarks/RESULTS.md), for one more frame read per clip;
 * the refractory period does not see the previous window's last event;
 * tracklets share one pool of pixel parameters (``thresholds="pool"``): pixel q
   of one tracklet has those of pixel q + s of another (s from the tracklet seed),
