@@ -129,9 +129,9 @@ def demo_seeds(doc: dict) -> list[str]:
 
 
 EVENT_SOURCES = {  # key in the result: how the section names it
-    "rendered": "rendered (the benchmark's own events, from sharp sub-frames)",
-    "simulated_store": "simulated, stored (`evreid simulate` on the same frames, `.evs`)",
-    "on_the_fly": "on the fly (`EVENTS.SOURCE simulate`)",
+    "rendered": "the benchmark's own events, rendered from sharp sub-frames",
+    "simulated_store": "`evreid simulate` on the same frames, stored as `.evs`",
+    "on_the_fly": "`EVENTS.SOURCE simulate`, computed from the same frames in the loader",
 }
 
 
@@ -185,16 +185,6 @@ def reproduce(doc: dict) -> list[str]:
     report = doc["result"]
     text = markdown({**report, "statistics": table_statistics(report)})
     return text.rstrip("\n").split("\n")
-
-
-def medium_headroom(doc: dict) -> list[str]:
-    res = doc["result"]
-    rows = [[r["version"], num(r["rank1"]), f"**{num(r['mAP'])}**", num(r["mINP"]),
-             num(r["wall_s"], 0)] for r in res["rows"]]
-    return [res["setup"], "",
-            *table(["medium version", "frames-only rank-1", "mAP", "mINP", "wall s"], rows),
-            "", f"Goal: frames-only clean mAP <= {res['goal_map']:g} (not saturated). "
-            + res["note"]]
 
 
 def ci(doc: dict) -> list[str]:
@@ -502,7 +492,6 @@ SECTIONS: dict[str, tuple[str, Renderer]] = {
     "events_source": ("Where SDCL's events come from: rendered, stored, on the fly",
                       events_source),
     "reproduce_": ("`evreid reproduce`: {rest} (table_preset_protocol)", reproduce),
-    "medium_headroom": ("Headroom: frames-only on `medium / clean`", medium_headroom),
     "ci": ("Clean-clone CI", ci),
     "loader": ("Event data at MARS scale: store, on the fly, loader", loader),
     "store_bound": ("How small a store with one-window access can be", store_bound),

@@ -286,7 +286,8 @@ def test_events_source_renderer_pairs_the_sources_by_seed():
         "simulated_store": {"0": runs(51.0, 60.0), "1": runs(55.0, 62.0)},
         "rendered": {"0": runs(60.0, 70.0), "1": runs(58.0, 66.0), "2": runs(1.0, 1.0)}}}
     lines = report.events_source(_doc("events_source", result))
-    assert lines[0].endswith("on the fly: on the fly (`EVENTS.SOURCE simulate`)):")
+    assert lines[0].endswith("on the fly: `EVENTS.SOURCE simulate`, computed from the same "
+                             "frames in the loader):")
     assert lines[2:7] == [
         "| seed | rendered, blur | simulated store, blur | on the fly, blur | rendered, clean "
         "| simulated store, clean | on the fly, clean |",
