@@ -19,9 +19,10 @@ the training tracklets, no augmentation (the loading work itself). Measured:
 * end-to-end ``DataLoader`` clips/s with ``--workers`` workers (store events,
   IMS_PER_BATCH-style batches of 8 clips, wall clock);
 * with ``--fidelity``: on-the-fly against the exact simulator (median per-frame
-  event-count ratio, per-pixel count distribution) for 0, 1 and 2 warm-up windows
-  on 8 of the tracklets; ``--fidelity-synthetic DIR``: the same on 8 training
-  tracklets of a synthetic benchmark folder (smooth rendered video).
+  event-count ratio, per-pixel count distribution) for 1 and 2 warm-up windows
+  from drawn and from anchored start states, on 8 of the tracklets;
+  ``--fidelity-synthetic DIR``: the same on 8 training tracklets of a synthetic
+  benchmark folder (smooth rendered video).
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ def _fidelity(tracklets) -> dict:
     from evreid.events.simulator import frame_timestamps_us
 
     cfg = SimulatorConfig()
-    otf = OnTheFlyEvents(cfg)
+    otfs = {start: OnTheFlyEvents(cfg, start_states=start) for start in ("drawn", "anchored")}
     result: dict = {}
     cached = []
     for t in tracklets:
@@ -206,17 +207,17 @@ def _fidelity(tracklets) -> dict:
         exact = tracklet_from_times(simulate(frames, times, cfg, seed=seed), times).tensor(
             idx, 3)
         cached.append((dict(enumerate(frames)), idx, t.fps, seed, exact))
-    for warmup in (0, 1, 2):
+    for start, warmup in (("drawn", 1), ("drawn", 2), ("anchored", 1), ("anchored", 2)):
         ratios, hist_e, hist_o = [], np.zeros(6), np.zeros(6)
         for luma, idx, fps, seed, exact in cached:
-            got, _, _ = otf.bins_from_luma(luma, idx, fps, 3, "count", seed,
-                                        np.random.default_rng(0), warmup)
+            got, _, _ = otfs[start].bins_from_luma(luma, idx, fps, 3, "count", seed,
+                                                   np.random.default_rng(0), warmup)
             ratios.extend(got.sum(axis=(1, 2, 3, 4)) / np.maximum(
                 exact.sum(axis=(1, 2, 3, 4)), 1))
             for grid, hist in ((exact, hist_e), (got, hist_o)):
                 hist += np.bincount(np.minimum(grid.sum(axis=(1, 2)).ravel(), 5).astype(int),
                                     minlength=6)
-        result[f"warmup_{warmup}"] = {
+        result[f"warmup_{warmup}" + ("_anchored" if start == "anchored" else "")] = {
             "frame_count_ratio_median": round(float(np.median(ratios)), 3),
             "frame_count_ratio_p10_p90": [round(float(v), 3)
                                           for v in np.percentile(ratios, [10, 90])],

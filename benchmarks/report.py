@@ -244,26 +244,26 @@ def loader(doc: dict) -> list[str]:
                  for k in ordered(clips, LOADER_NAMES)]
     rates = r["loader_clips_per_s"]
     workers = sorted({int(k.rsplit("_", 1)[1]) for k in rates})
-    kinds = ordered({k.rsplit("_workers_", 1)[0]: None for k in rates}, LOADER_NAMES)
-    rate_rows = [[LOADER_NAMES.get(k, k), *(num(rates[f"{k}_workers_{w}"], 0)
-                                            if f"{k}_workers_{w}" in rates else "-"
-                                            for w in workers)] for k in kinds]
     how = ("Per-clip CPU time of the loading thread (`time.thread_time`, robust to load), "
            "ms per `__getitem__`")
-    header = ["clip", "median ms", "x frames only", "rounds"]
     if paired:
         how += (f" ({len(clips['frames']['rounds_ms'])} rounds; each mode in a process of its "
                 "own, the modes taking turns every 4 clips; x frames only: the median of the "
                 "rounds' ratios, then their mean [95 % CI])")
-        header = ["clip", "median ms", "x frames only", "ratio, mean [95 % CI]", "rounds (ms)"]
-    lines += [how + ":", "",
-              *table(header, clip_rows, right=1), "",
-              "Loader clips/s (wall clock, batches of 8 clips; load-sensitive):", "",
-              *table(["clip", *(f"{w} workers" for w in workers)], rate_rows)]
+    how += "; and loader clips/s (wall clock, batches of 8 clips; load-sensitive)"
+    header = ["clip", "median ms", "x frames only",
+              *(["ratio, mean [95 % CI]"] if paired else []),
+              *(f"clips/s, {w} workers" for w in workers),
+              "rounds (ms)" if paired else "rounds"]
+    for row, k in zip(clip_rows, ordered(clips, LOADER_NAMES), strict=True):
+        row[-1:-1] = [num(rates[f"{k}_workers_{w}"], 0) if f"{k}_workers_{w}" in rates
+                      else "-" for w in workers]
+    lines += [how + ":", "", *table(header, clip_rows, right=1)]
     fidelity = [(key, r[key]) for key in ("fidelity", "fidelity_synthetic") if key in r]
     if fidelity:
         fid_rows = [["mini_mars" if key == "fidelity" else f"`{Path(f['root']).name}`",
-                     k.removeprefix("warmup_"), num(f[k]["frame_count_ratio_median"], 3),
+                     k.removeprefix("warmup_").replace("_", ", "),
+                     num(f[k]["frame_count_ratio_median"], 3),
                      "-".join(num(x, 3) for x in f[k]["frame_count_ratio_p10_p90"]),
                      num(f[k]["pixel_count_dist_max_abs_diff"], 4)]
                     for key, f in fidelity for k in sorted(k for k in f if k.startswith("warmup_"))]

@@ -112,22 +112,32 @@ def test_pooled_pixel_parameters_keep_the_simulators_distribution():
         OnTheFlyEvents(cfg, thresholds="mine")
 
 
-def test_a_still_pixel_keeps_its_frame_zero_state():
+def test_anchored_start_states_keep_a_still_pixel_quiet():
     """A scene still since frame 0 that then brightens by a fifth of a threshold: the
-    simulator fires nothing, and neither does the window computed on the fly (its start
-    state is anchored to frame 0, not drawn near a threshold). A change past the
-    thresholds fires the same pixels in both (the same threshold draws)."""
+    simulator fires nothing, and neither does the window computed on the fly with
+    anchored start states; drawn start states put some pixels near a threshold, and
+    those fire. A change past the thresholds fires the same pixels in the simulator and
+    with anchored states (the same threshold draws)."""
     cfg = SimulatorConfig.preset("clean")
     frames = np.full((8, 16, 16), 100, np.uint8)
     times = frame_timestamps_us(8, 25.0)
-    otf = OnTheFlyEvents(cfg, thresholds="simulator")
     for last in (104, 124):                     # ln(1.04) ~ 0.2 C, ln(1.24) ~ 1.1 C
         frames[7] = last
         exact = tracklet_from_times(simulate(frames, times, cfg, seed=5), times).tensor([7], 3)
-        got, count, _ = otf.bins_from_luma(dict(enumerate(frames)), [7], 25.0, 3, "count", 5,
-                                           np.random.default_rng(0), warmup=1)
-        assert count == exact.sum() and (count == 0) == (last == 104)
-        np.testing.assert_array_equal(got.sum(axis=(1, 2)), exact.sum(axis=(1, 2)))
+        counts = {}
+        for start in ("anchored", "drawn"):
+            otf = OnTheFlyEvents(cfg, thresholds="simulator", start_states=start)
+            got, counts[start], _ = otf.bins_from_luma(
+                dict(enumerate(frames)), [7], 25.0, 3, "count", 5, np.random.default_rng(0),
+                warmup=1)
+            if start == "anchored":
+                np.testing.assert_array_equal(got.sum(axis=(1, 2)), exact.sum(axis=(1, 2)))
+        assert counts["anchored"] == exact.sum() and (exact.sum() == 0) == (last == 104)
+        if last == 104:
+            assert counts["drawn"] > 0
+    assert needed_frames([7], 1, anchored=True).tolist() == [0, 5, 6, 7]
+    with pytest.raises(EvreidError, match="start states must be one of drawn, anchored"):
+        OnTheFlyEvents(cfg, start_states="exact")
 
 
 def test_the_config_chooses_the_threshold_source(fixtures_dir):
@@ -147,6 +157,11 @@ def test_the_config_chooses_the_threshold_source(fixtures_dir):
     with pytest.raises(EvreidError, match=r"^EVENTS.THRESHOLDS must be one of pool, "
                                           r"simulator, got 'exact'$"):
         EventOptions(source="simulate", thresholds="exact")
+    cfg.merge_from_list(["EVENTS.START_STATES", "anchored"])
+    anchored = ClipDataset(tracklets, 4, "random_interval", events=EventOptions.from_cfg(cfg))
+    assert anchored._onthefly.start_states == "anchored" and anchored[(0, 3)]["events"].sum() > 0
+    with pytest.raises(EvreidError, match=r"^EVENTS.START_STATES must be one of drawn, "):
+        EventOptions(source="simulate", start_states="exact")
 
 
 def test_start_states_follow_the_uniform_triangular_mixture():

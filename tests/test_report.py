@@ -226,13 +226,12 @@ def test_loader_renderer_reads_bench_loader_keys():
         "1.19 M frames.", "",
         "Simulating and writing the store: 3.0 ms per frame (wall clock, one process).", "",
         "Per-clip CPU time of the loading thread (`time.thread_time`, robust to load), ms per "
-        "`__getitem__`:", "",
-        "| clip | median ms | x frames only | rounds |", "| --- | ---: | ---: | ---: |",
-        "| frames only | 2.00 | 1.00 | 2.00, 2.10 |",
-        "| frames + events, `.evs` store | 4.00 | 2.00 | 4.00, 4.50 |", "",
-        "Loader clips/s (wall clock, batches of 8 clips; load-sensitive):", "",
-        "| clip | 0 workers | 2 workers |", "| --- | ---: | ---: |",
-        "| frames only | 300 | 310 |", "| frames + events, `.evs` store | 150 | - |"]
+        "`__getitem__`; and loader clips/s (wall clock, batches of 8 clips; load-sensitive):",
+        "",
+        "| clip | median ms | x frames only | clips/s, 0 workers | clips/s, 2 workers | rounds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| frames only | 2.00 | 1.00 | 300 | 310 | 2.00, 2.10 |",
+        "| frames + events, `.evs` store | 4.00 | 2.00 | 150 | - | 4.00, 4.50 |"]
 
 
 def test_loader_renderer_with_paired_rounds_gives_the_ratio_interval():
@@ -249,10 +248,12 @@ def test_loader_renderer_with_paired_rounds_gives_the_ratio_interval():
         in lines[4]
     # mean 2.033, std 0.153, t(0.975, 2) = 4.303: half-width 0.379
     assert lines[6:10] == [
-        "| clip | median ms | x frames only | ratio, mean [95 % CI] | rounds (ms) |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        "| frames only | 2.00 | 1.00 | - | 2.00, 2.00, 2.00 |",
-        "| frames + events, `.evs` store | 4.00 | 2.00 | 2.03 [1.65, 2.41] | 3.80, 4.00, 4.40 |"]
+        "| clip | median ms | x frames only | ratio, mean [95 % CI] | clips/s, 0 workers | "
+        "rounds (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| frames only | 2.00 | 1.00 | - | 300 | 2.00, 2.00, 2.00 |",
+        "| frames + events, `.evs` store | 4.00 | 2.00 | 2.03 [1.65, 2.41] | - | 3.80, 4.00, "
+        "4.40 |"]
 
 
 def test_loader_renderer_gives_each_fidelity_table():
@@ -264,7 +265,7 @@ def test_loader_renderer_gives_each_fidelity_table():
               "per_clip_cpu": {"frames": {"median_ms": 2.0, "x_frames": 1.0,
                                           "rounds_ms": [2.0]}},
               "loader_clips_per_s": {"frames_workers_0": 300.0},
-              "fidelity": {"warmup_1": row, "windows": 10},
+              "fidelity": {"warmup_1": row, "warmup_1_anchored": row, "windows": 10},
               "fidelity_synthetic": {"warmup_1": row, "windows": 20,
                                      "root": "/tmp/x/synthetic_small_blur_seed0"}}
     lines = report.loader(_doc("loader", result))
@@ -274,6 +275,7 @@ def test_loader_renderer_gives_each_fidelity_table():
         "| data | warm-up windows | per-frame count ratio, median | p10-p90 | pixel count "
         "distribution, max abs diff |", "| --- | --- | ---: | ---: | ---: |",
         "| mini_mars | 1 | 1.050 | 0.980-1.190 | 0.0085 |",
+        "| mini_mars | 1, anchored | 1.050 | 0.980-1.190 | 0.0085 |",
         "| `synthetic_small_blur_seed0` | 1 | 1.050 | 0.980-1.190 | 0.0085 |"]
 
 

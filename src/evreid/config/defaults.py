@@ -65,6 +65,10 @@ def _defaults() -> dict:
             # pool (one pool per frame size, read at a per-tracklet offset; nothing to draw
             # per clip) | simulator (the very draws of `evreid simulate`, ~0.4 ms a clip)
             "THRESHOLDS": "pool",
+            # SOURCE simulate: each window's warm-up starts from drawn states (drawn) or,
+            # where a pixel's level stayed within a threshold of frame 0, from that
+            # difference (anchored: closer on still backgrounds, one more frame read)
+            "START_STATES": "drawn",
             # dtype of count tensors in the loader: uint8 | int16 (saturating, counted)
             # | float32; the trainer / evaluator make them float on the device
             "DTYPE": "uint8",

@@ -72,11 +72,11 @@ class EventOptions:
     ``source``: ``store`` reads each tracklet's event file (a ``.evs`` store reads
     only the clip's windows); ``simulate`` computes the windows from the frames
     (:mod:`evreid.events.onthefly`; ``simulator`` preset and ``sim_seed`` as for
-    ``evreid simulate``; ``thresholds``: ``pool`` or ``simulator``, see
-    :class:`evreid.events.onthefly.OnTheFlyEvents`). ``dtype``: counts travel as
-    ``uint8`` / ``int16`` (values above the range saturate and are counted in
-    ``events_saturated``, never wrapped) or ``float32``; voxels and resized events
-    are float32.
+    ``evreid simulate``; ``thresholds`` (``pool`` or ``simulator``) and
+    ``start_states`` (``drawn`` or ``anchored``): see :mod:`evreid.events.onthefly`).
+    ``dtype``: counts travel as ``uint8`` / ``int16`` (values above the range
+    saturate and are counted in ``events_saturated``, never wrapped) or
+    ``float32``; voxels and resized events are float32.
     """
 
     representation: str = "count"
@@ -87,6 +87,7 @@ class EventOptions:
     sim_seed: int = 0
     warmup: int = 1
     thresholds: str = "pool"
+    start_states: str = "drawn"
     scale_to_frames: bool = False     # evreid.events.checks
     align_time: bool = False
 
@@ -104,11 +105,14 @@ class EventOptions:
             raise EvreidError(f"EVENTS.BINS must be >= 1, got {self.bins}")
         if int(self.warmup) < 0:
             raise EvreidError(f"EVENTS.WARMUP_WINDOWS must be >= 0, got {self.warmup}")
-        from evreid.events.onthefly import THRESHOLD_SOURCES
+        from evreid.events.onthefly import START_STATES, THRESHOLD_SOURCES
 
         if self.thresholds not in THRESHOLD_SOURCES:
             raise EvreidError(f"EVENTS.THRESHOLDS must be one of {', '.join(THRESHOLD_SOURCES)}, "
                               f"got {self.thresholds!r}")
+        if self.start_states not in START_STATES:
+            raise EvreidError(f"EVENTS.START_STATES must be one of {', '.join(START_STATES)}, "
+                              f"got {self.start_states!r}")
 
     @classmethod
     def from_cfg(cls, cfg) -> EventOptions | None:
@@ -120,6 +124,7 @@ class EventOptions:
                    simulator=ev.get("SIMULATOR", "default"), sim_seed=ev.get("SIM_SEED", 0),
                    warmup=ev.get("WARMUP_WINDOWS", 1),
                    thresholds=ev.get("THRESHOLDS", "pool"),
+                   start_states=ev.get("START_STATES", "drawn"),
                    scale_to_frames=ev.get("SCALE_TO_FRAMES", False),
                    align_time=ev.get("ALIGN_TIME", False))
 
@@ -211,7 +216,8 @@ class ClipDataset(torch.utils.data.Dataset):
             from evreid.events.simulator import SimulatorConfig
 
             self._onthefly = OnTheFlyEvents(SimulatorConfig.preset(events.simulator),
-                                            events.sim_seed, thresholds=events.thresholds)
+                                            events.sim_seed, thresholds=events.thresholds,
+                                            start_states=events.start_states)
         elif events is not None:
             missing = [t.key or t.frames[0] for t in self.tracklets if t.events is None]
             if missing:
@@ -246,7 +252,7 @@ class ClipDataset(torch.utils.data.Dataset):
             from evreid.events.cache import tracklet_seed
             from evreid.events.onthefly import needed_frames, read_luma
 
-            need = needed_frames(indices, opts.warmup).tolist()
+            need = needed_frames(indices, opts.warmup, opts.start_states == "anchored").tolist()
             paths = [tracklet.frames[i] for i in need]
             luma = dict(zip(need, read_luma(paths, None if data is None else
                                             [data[i] for i in need]), strict=True))
@@ -309,7 +315,8 @@ class ClipDataset(torch.utils.data.Dataset):
             from evreid.events.onthefly import needed_frames
 
             data = {k: read_bytes(tracklet.frames[k])
-                    for k in needed_frames(unique, self.events.warmup).tolist()}
+                    for k in needed_frames(unique, self.events.warmup,
+                                           self.events.start_states == "anchored").tolist()}
         if self.frames:
             sample["frames"] = read_frames([tracklet.frames[i] for i in unique],
                                            None if data is None else [data[i] for i in unique])

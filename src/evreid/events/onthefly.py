@@ -24,23 +24,23 @@ from the tracklet's start):
 
 * the reference at the start of window k >= 2 comes from ``warmup`` earlier
   windows (default 1: frame k - 2 to k - 1) run from an approximate state at
-  their start, frame s. A pixel whose log intensity at frame s lies within one
-  threshold of its frame-0 state is taken never to have fired: its state is that
-  difference. That is exact for a still background, a guess for a pixel that
-  fired and came back (on mini_mars' noisy crops three pixels in four have fired
-  by frame 5), but a better guess than a draw (measured below). Any other pixel
-  has fired, and its ``L - ref`` in threshold units ``u`` is drawn (P consecutive
-  values of a pool drawn once, from an offset drawn per clip and window): with
-  probability :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on
-  (-1, 1) peaked at 0 -- the shape measured on the exact simulator's state over
-  mini_mars, every pixel (a tent whose edges stand at ~0.44 of its peak; among
-  the pixels outside the band alone they stand at ~0.57, not refitted). The
-  warm-up windows then move the reference by whole thresholds exactly as the
-  simulator does. Drawing every pixel's state gave ~2 % too many events on
-  mini_mars and ~15 % on the smooth synthetic benchmark (pixels of a still
-  background drawn near a threshold fire at the least change); anchoring to
-  frame 0 brings them to ~2 % and ~5 % with one warm-up window, ~1 % and ~3 %
-  with two (benchmarks/RESULTS.md), for one more frame read per clip;
+  their start, frame s. By default (``start_states="drawn"``) ``L - ref`` in
+  threshold units ``u`` is drawn per pixel (P consecutive values of a pool drawn
+  once, from an offset drawn per clip and window): with probability
+  :data:`UNIFORM_WEIGHT` uniform on (-1, 1), else triangular on (-1, 1) peaked at
+  0 -- the shape measured on the exact simulator's state over mini_mars (a tent
+  whose edges stand at ~0.44 of its peak). The warm-up windows then move the
+  reference by whole thresholds exactly as the simulator does. A draw puts pixels
+  of a still background near a threshold, where the least change fires them: on
+  the smooth synthetic benchmark ~15 % too many events with one warm-up window
+  (~2 % on mini_mars' noisy crops). ``start_states="anchored"`` (config
+  ``EVENTS.START_STATES anchored``) reads frame 0 too: a pixel whose level at
+  frame s lies within one threshold of its frame-0 state is taken never to have
+  fired, and its state is that difference (exact for a still background, a guess
+  for a pixel that fired and came back: on mini_mars three pixels in four have
+  fired by frame 5); only the others are drawn. That brings the synthetic
+  benchmark to ~5 % and mini_mars to ~2 %, for one more frame read and ~0.9 ms of
+  CPU more per T = 8 clip at 256 x 128 (benchmarks/RESULTS.md, loader section);
 * the refractory period does not see the previous window's last event;
 * tracklets share one pool of pixel parameters (``thresholds="pool"``): pixel q
   of one tracklet has those of pixel q + s of another (s from the tracklet seed),
@@ -132,41 +132,27 @@ def _start(u, c_on, c_off):
     return u * (c_on if u >= 0 else c_off)
 
 
-def _anchored_start(init, pool, start, level0, s1, table, leak, h, cp, cm):
-    """Start states ``L - ref`` of a tile at a window boundary ``h`` us after frame 0:
-    where the log intensity (``table[s1]``, with the leak drift) has stayed within one
-    threshold of frame 0's level ``level0`` (plus the frame-0 state ``start``), the
-    pixel is taken not to have fired since, and its state is that difference; elsewhere
-    it has fired and its state is drawn (``pool``, threshold units)."""
-    for i in range(len(init)):
-        c_on = cp[i]
-        c_off = cm[i]
-        d = _start(start[i], c_on, c_off) + (table[s1[i]] - level0[i]) + leak[i] * h
-        inside = (d < c_on) & (d > -c_off)
-        init[i] = d if inside else _start(pool[i], c_on, c_off)
-
-
-def _warm_up(d, init, g, leak, h, cp, cm, icp, icm, first):
+def _warm_up(d, pool, g, leak, h, cp, cm, icp, icm, first):
     """One warm-up window (h us) of a tile: the change of log intensity ``g`` and the
-    leak drift added to ``L - ref`` (``d``; with ``first``, the start state ``init``),
-    then the reference moved by every whole threshold crossed (the simulator's rule
-    floor(d / C + tol) >= 1)."""
+    leak drift added to ``L - ref`` (``d``; with ``first``, the start state from
+    ``pool``), then the reference moved by every whole threshold crossed (the
+    simulator's rule floor(d / C + tol) >= 1)."""
     for i in range(len(d)):
         c_on = cp[i]
         c_off = cm[i]
-        v = (init[i] if first else d[i]) + g[i]
+        v = (_start(pool[i], c_on, c_off) if first else d[i]) + g[i]
         v += leak[i] * h
         k_on = max(np.floor(v * icp[i] + _CROSS_TOL), 0.0)
         k_off = max(np.floor(-v * icm[i] + _CROSS_TOL), 0.0)
         d[i] = v - k_on * c_on + k_off * c_off
 
 
-def _crossings(d, init, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_n, slack,
+def _crossings(d, pool, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_n, slack,
                d_t, top, voxel):
     """Per pixel of a tile in a window of ``d_t`` us: the change ``g`` gets the leak
     drift; the count of events (``signed_n``: + ON, - OFF, 0 for the pixels left to
     :func:`_emit_events`), ``rel`` = d0 / c and ``inv_step`` = 1 / spacing (us) from
-    the start state ``d`` (with ``first``, from ``init``, and stored in ``d``).
+    the start state ``d`` (with ``first``, from ``pool``, and stored in ``d``).
     Returns (events counted here, pixels left for the slow path)."""
     inv_dt = 1.0 / d_t
     slow_pixels = 0
@@ -176,7 +162,7 @@ def _crossings(d, init, g, leak, cp, cm, icp, icm, first, rel, inv_step, signed_
         c_off = cm[i]
         ic_on = icp[i]
         ic_off = icm[i]
-        d0 = init[i] if first else d[i]
+        d0 = _start(pool[i], c_on, c_off) if first else d[i]
         d[i] = d0
         gi = g[i] + leak[i] * d_t
         g[i] = gi
@@ -210,6 +196,28 @@ def _bin_counts(rel, inv_step, signed_n, done, cell_on, cell_off, edge, first, l
         cell_off[i] = 0.0 if ns > 0.0 else got
 
 
+def _anchored_pool(out, phase, offsets, stack, row_of, indices, times, table, start, leak,
+                   cp, cm, icp, icm, warmup, level0):
+    """Each window's start states ``u`` at its first warm-up frame s, into ``out[w]``:
+    a pixel whose level at s lies within one threshold of its frame-0 state takes that
+    difference, the others the pool's draw ``phase[offsets[w]:][:P]``. ``level0``:
+    work space of P floats."""
+    P = stack.shape[1]
+    frame0 = stack[row_of[0]]
+    for i in range(P):
+        level0[i] = table[frame0[i]] - _start(start[i], cp[i], cm[i])
+    for w in range(len(indices)):
+        m0 = max(indices[w] - warmup, 1)
+        s1 = stack[row_of[m0 - 1]]
+        h = np.float64(times[m0 - 1] - times[0])
+        o = offsets[w]
+        base = w * P
+        for i in range(P):
+            d = table[s1[i]] - level0[i] + leak[i] * h
+            u = d * (icp[i] if d >= 0.0 else icm[i])
+            out[base + i] = u if (u < 1.0) & (u > -1.0) else phase[o + i]
+
+
 def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, start, phase,
                offsets, warmup, refractory, bins, voxel, out, top, saturated):
     """Per sampled window and pixel: a start state, ``warmup`` earlier windows that
@@ -236,8 +244,6 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
     total = 0
     d = np.empty(_TILE)
     g = np.empty(_TILE)
-    init = np.empty(_TILE)
-    level0 = np.empty(_TILE)
     rel = np.empty(_TILE)         # d0 / c
     inv_step = np.empty(_TILE)    # 1 / spacing (us)
     signed_n = np.empty(_TILE)
@@ -249,10 +255,7 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
         n_px = q1 - q0
         t_cp, t_cm, t_icp, t_icm = cp[q0:q1], cm[q0:q1], icp[q0:q1], icm[q0:q1]
         t_leak = leak[q0:q1]
-        t_d, t_g, t_init, t_level0 = d[:n_px], g[:n_px], init[:n_px], level0[:n_px]
-        frame0 = stack[row_of[0], q0:q1]
-        for i in range(n_px):
-            t_level0[i] = table[frame0[i]]
+        t_d, t_g = d[:n_px], g[:n_px]
         for w in range(T):
             k = indices[w]
             d_t = times[k] - times[k - 1] if k > 0 else 0
@@ -262,17 +265,15 @@ def _clip_bins(stack, row_of, times, indices, table, cp, cm, icp, icm, leak, sta
             for b in range(bins + 1):
                 edges[b] = (b * d_t) // bins + 0.5
             m0 = max(k - warmup, 1)         # first window simulated for this one
-            # start states at frame m0 - 1 (at frame 0 the exact ones)
-            _anchored_start(t_init, phase[offsets[w] + q0:offsets[w] + q1], start[q0:q1],
-                            t_level0, stack[row_of[m0 - 1], q0:q1], table, t_leak,
-                            times[m0 - 1] - times[0], t_cp, t_cm)
+            # start states: the exact one at frame 0, else drawn
+            pool = start[q0:q1] if m0 == 1 else phase[offsets[w] + q0:offsets[w] + q1]
             for m in range(m0, k):          # warm-up windows (m - 1, m]
                 _luma_step(t_g, stack[row_of[m - 1], q0:q1], stack[row_of[m], q0:q1], table)
-                _warm_up(t_d, t_init, t_g, t_leak, times[m] - times[m - 1], t_cp, t_cm, t_icp,
+                _warm_up(t_d, pool, t_g, t_leak, times[m] - times[m - 1], t_cp, t_cm, t_icp,
                          t_icm, m == m0)
             _luma_step(t_g, stack[row_of[k - 1], q0:q1], stack[row_of[k], q0:q1], table)
             counted, slow_pixels = _crossings(
-                t_d, t_init, t_g, t_leak, t_cp, t_cm, t_icp, t_icm, m0 == k, rel[:n_px],
+                t_d, pool, t_g, t_leak, t_cp, t_cm, t_icp, t_icm, m0 == k, rel[:n_px],
                 inv_step[:n_px], signed_n[:n_px], slack, d_t, top, voxel)
             total += counted
             for b in range(bins):
@@ -301,7 +302,7 @@ try:
 
     _emit_events = _numba.njit(cache=True, error_model="numpy")(_emit_events)
     _start = _numba.njit(inline="always")(_start)
-    for _name in ("_luma_step", "_anchored_start", "_warm_up", "_crossings", "_bin_counts",
+    for _name in ("_luma_step", "_warm_up", "_crossings", "_bin_counts", "_anchored_pool",
                   "_clip_bins"):
         globals()[_name] = _numba.njit(cache=True, nogil=True, error_model="numpy")(
             globals()[_name])
@@ -314,6 +315,9 @@ except ImportError:  # a declared dependency: this only keeps a broken install u
 _POOL_FACTOR = 4
 #: where a pool's parameters come from: ``pool`` (default) or ``simulator``
 THRESHOLD_SOURCES = ("pool", "simulator")
+#: how a window's warm-up starts: every pixel ``drawn`` (default), or ``anchored`` to
+#: frame 0 where its level has not moved a threshold from there
+START_STATES = ("drawn", "anchored")
 
 
 class _PixelParams:
@@ -351,10 +355,15 @@ class OnTheFlyEvents:
     """
 
     def __init__(self, config: SimulatorConfig | None = None, seed: int = 0,
-                 cache_size: int = 16, thresholds: str = "pool") -> None:
+                 cache_size: int = 16, thresholds: str = "pool",
+                 start_states: str = "drawn") -> None:
         if thresholds not in THRESHOLD_SOURCES:
             raise EvreidError(f"on-the-fly thresholds must be one of "
                               f"{', '.join(THRESHOLD_SOURCES)}, got {thresholds!r}")
+        if start_states not in START_STATES:
+            raise EvreidError(f"on-the-fly start states must be one of "
+                              f"{', '.join(START_STATES)}, got {start_states!r}")
+        self.start_states = start_states
         self.config = config or SimulatorConfig()
         self.seed = int(seed)
         self.thresholds = thresholds
@@ -362,6 +371,7 @@ class OnTheFlyEvents:
         self._params: OrderedDict[tuple[int, int], _PixelParams] = OrderedDict()
         self._pools: dict[int, tuple[_PixelParams, np.ndarray]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._cache_size = cache_size
 
     def _pool(self, npix: int) -> tuple[_PixelParams, np.ndarray]:
@@ -378,6 +388,13 @@ class OnTheFlyEvents:
         phase = np.where(pick < UNIFORM_WEIGHT, 2.0 * a - 1.0, a - b)
         with self._lock:
             return self._pools.setdefault(npix, (params, phase))
+
+    def _scratch(self, size: int) -> np.ndarray:
+        """A work array of ``size`` floats, kept per thread (not allocated per clip)."""
+        buf = getattr(self._local, "buf", None)
+        if buf is None or len(buf) < size:
+            buf = self._local.buf = np.empty(size)
+        return buf[:size]
 
     def params(self, tracklet_seed: int, npix: int) -> _PixelParams:
         """A tracklet's per-pixel parameters (see ``thresholds``)."""
@@ -418,7 +435,7 @@ class OnTheFlyEvents:
         for row, k in enumerate(frames):
             if k < len(row_of):
                 row_of[k] = row
-        need = needed_frames(indices, warmup)
+        need = needed_frames(indices, warmup, self.start_states == "anchored")
         if np.any(row_of[need] < 0):
             raise EvreidError(f"on-the-fly events: frames {need[row_of[need] < 0].tolist()} "
                               f"were not given")
@@ -433,6 +450,12 @@ class OnTheFlyEvents:
         top = np.iinfo(dtype).max if dtype.kind in "iu" else 2**62
         saturated = np.zeros(1, np.int64)
         out = np.empty((T, bins, 2, npix), dtype)
+        if self.start_states == "anchored":   # the pool values, anchored where they may be
+            anchored = self._scratch(T * npix)
+            _anchored_pool(anchored, phase, offsets, stack, row_of, indices, times,
+                           self._table, params.phase, params.leak, params.cp, params.cm,
+                           params.icp, params.icm, int(warmup), np.empty(npix))
+            phase, offsets = anchored, np.arange(T) * npix
         count = _clip_bins(stack, row_of, times, indices, self._table, params.cp, params.cm,
                            params.icp, params.icm, params.leak, params.phase, phase, offsets,
                            int(warmup), int(self.config.refractory_us), int(bins), voxel, out,
@@ -471,11 +494,13 @@ def read_luma(paths: Sequence[str], data: Sequence[np.ndarray] | None = None
     return out
 
 
-def needed_frames(indices: Sequence[int], warmup: int = 1) -> np.ndarray:
-    """Frame indices whose luma the windows of ``indices`` need: frame 0 (the level
-    start states are anchored to), k, k - 1 and the ``warmup`` frames before (none
-    before frame 0)."""
+def needed_frames(indices: Sequence[int], warmup: int = 1, anchored: bool = False
+                  ) -> np.ndarray:
+    """Frame indices whose luma the windows of ``indices`` need: k, k - 1 and the
+    ``warmup`` frames before (none before frame 0)."""
     idx = np.asarray(indices, dtype=np.int64)
-    parts = [np.zeros(1, np.int64)] + [idx - back for back in range(int(warmup) + 2)]
+    parts = [idx - back for back in range(int(warmup) + 2)]
+    if anchored:                  # anchored start states read frame 0 too
+        parts.append(np.zeros(1, np.int64))
     every = np.concatenate(parts)
     return np.unique(every[every >= 0])
