@@ -132,6 +132,7 @@ EVENT_SOURCES = {  # key in the result: how the section names it
     "rendered": "the benchmark's own events, rendered from sharp sub-frames",
     "simulated_store": "`evreid simulate` on the same frames, stored as `.evs`",
     "on_the_fly": "`EVENTS.SOURCE simulate`, computed from the same frames in the loader",
+    "on_the_fly_anchored": "the same with `EVENTS.START_STATES anchored`",
 }
 
 
@@ -154,6 +155,7 @@ def events_source(doc: dict) -> list[str]:
              f"{res['train_protocol']}), with its events from each source ({described}):", "",
              *table(header, rows), "", "Differences over seeds, mean ± std [95 % t-interval]:"]
     pairs = [(a, b) for a, b in (("on_the_fly", "simulated_store"),
+                                 ("on_the_fly_anchored", "simulated_store"),
                                  ("simulated_store", "rendered")) if a in sources and b in sources]
     for a, b in pairs:
         for p in protocols:
