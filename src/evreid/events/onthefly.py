@@ -39,8 +39,10 @@ from the tracklet's start):
   fired, and its state is that difference (exact for a still background, a guess
   for a pixel that fired and came back: on mini_mars three pixels in four have
   fired by frame 5); only the others are drawn. That brings the synthetic
-  benchmark to ~5 % and mini_mars to ~2 %, for one more frame read and ~0.9 ms of
-  CPU more per T = 8 clip at 256 x 128 (benchmarks/RESULTS.md, loader section);
+  benchmark to ~5 % and mini_mars to ~2 % (benchmarks/RESULTS.md, loader section)
+  for one more frame read and ~1.3 ms of CPU more per T = 8 mini_mars clip (5.4
+  -> 6.7 ms in one A/B run: past the 3x-a-frames-only-clip budget, hence not the
+  default);
 * the refractory period does not see the previous window's last event;
 * tracklets share one pool of pixel parameters (``thresholds="pool"``): pixel q
   of one tracklet has those of pixel q + s of another (s from the tracklet seed),
