@@ -92,12 +92,15 @@ class EventOptions:
     align_time: bool = False
 
     def __post_init__(self) -> None:
-        if self.source not in EVENT_SOURCES:
-            raise EvreidError(f"EVENTS.SOURCE must be one of {', '.join(EVENT_SOURCES)}, got "
-                              f"{self.source!r}")
-        if self.dtype not in COMPACT_DTYPES:
-            raise EvreidError(f"EVENTS.DTYPE must be one of {', '.join(COMPACT_DTYPES)}, got "
-                              f"{self.dtype!r}")
+        from evreid.events.onthefly import START_STATES, THRESHOLD_SOURCES
+
+        for key, value, choices in (("SOURCE", self.source, EVENT_SOURCES),
+                                    ("DTYPE", self.dtype, tuple(COMPACT_DTYPES)),
+                                    ("THRESHOLDS", self.thresholds, THRESHOLD_SOURCES),
+                                    ("START_STATES", self.start_states, START_STATES)):
+            if value not in choices:
+                raise EvreidError(f"EVENTS.{key} must be one of {', '.join(choices)}, got "
+                                  f"{value!r}")
         if self.representation not in ("count", "voxel"):
             raise EvreidError(f"EVENTS.REPRESENTATION must be count or voxel, got "
                               f"{self.representation!r}")
@@ -105,14 +108,6 @@ class EventOptions:
             raise EvreidError(f"EVENTS.BINS must be >= 1, got {self.bins}")
         if int(self.warmup) < 0:
             raise EvreidError(f"EVENTS.WARMUP_WINDOWS must be >= 0, got {self.warmup}")
-        from evreid.events.onthefly import START_STATES, THRESHOLD_SOURCES
-
-        if self.thresholds not in THRESHOLD_SOURCES:
-            raise EvreidError(f"EVENTS.THRESHOLDS must be one of {', '.join(THRESHOLD_SOURCES)}, "
-                              f"got {self.thresholds!r}")
-        if self.start_states not in START_STATES:
-            raise EvreidError(f"EVENTS.START_STATES must be one of {', '.join(START_STATES)}, "
-                              f"got {self.start_states!r}")
 
     @classmethod
     def from_cfg(cls, cfg) -> EventOptions | None:
