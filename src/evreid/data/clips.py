@@ -245,9 +245,9 @@ class ClipDataset(torch.utils.data.Dataset):
         opts = self.events
         if self._onthefly is not None:
             from evreid.events.cache import tracklet_seed
-            from evreid.events.onthefly import needed_frames, read_luma
+            from evreid.events.onthefly import read_luma
 
-            need = needed_frames(indices, opts.warmup, opts.start_states == "anchored").tolist()
+            need = self._onthefly.needed_frames(indices, opts.warmup).tolist()
             paths = [tracklet.frames[i] for i in need]
             luma = dict(zip(need, read_luma(paths, None if data is None else
                                             [data[i] for i in need]), strict=True))
@@ -307,11 +307,8 @@ class ClipDataset(torch.utils.data.Dataset):
         data = None
         if self.frames and self._onthefly is not None:
             # frames and events read the same files: each file's bytes once
-            from evreid.events.onthefly import needed_frames
-
             data = {k: read_bytes(tracklet.frames[k])
-                    for k in needed_frames(unique, self.events.warmup,
-                                           self.events.start_states == "anchored").tolist()}
+                    for k in self._onthefly.needed_frames(unique, self.events.warmup).tolist()}
         if self.frames:
             sample["frames"] = read_frames([tracklet.frames[i] for i in unique],
                                            None if data is None else [data[i] for i in unique])

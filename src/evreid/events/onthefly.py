@@ -373,7 +373,6 @@ class OnTheFlyEvents:
         self._params: OrderedDict[tuple[int, int], _PixelParams] = OrderedDict()
         self._pools: dict[int, tuple[_PixelParams, np.ndarray]] = {}
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._cache_size = cache_size
 
     def _pool(self, npix: int) -> tuple[_PixelParams, np.ndarray]:
@@ -391,12 +390,9 @@ class OnTheFlyEvents:
         with self._lock:
             return self._pools.setdefault(npix, (params, phase))
 
-    def _scratch(self, size: int) -> np.ndarray:
-        """A work array of ``size`` floats, kept per thread (not allocated per clip)."""
-        buf = getattr(self._local, "buf", None)
-        if buf is None or len(buf) < size:
-            buf = self._local.buf = np.empty(size)
-        return buf[:size]
+    def needed_frames(self, indices: Sequence[int], warmup: int = 1) -> np.ndarray:
+        """:func:`needed_frames` for this source's start states."""
+        return needed_frames(indices, warmup, self.start_states == "anchored")
 
     def params(self, tracklet_seed: int, npix: int) -> _PixelParams:
         """A tracklet's per-pixel parameters (see ``thresholds``)."""
@@ -423,7 +419,7 @@ class OnTheFlyEvents:
         event count and how many events found their count cell full.
 
         ``luma`` maps frame index -> grey uint8 [H, W] for every frame
-        :func:`needed_frames` lists for ``indices`` and ``warmup``.
+        :meth:`needed_frames` lists for ``indices`` and ``warmup``.
         """
         if representation not in ("count", "voxel"):
             raise EvreidError(f"event representation must be count or voxel, got "
@@ -437,7 +433,7 @@ class OnTheFlyEvents:
         for row, k in enumerate(frames):
             if k < len(row_of):
                 row_of[k] = row
-        need = needed_frames(indices, warmup, self.start_states == "anchored")
+        need = self.needed_frames(indices, warmup)
         if np.any(row_of[need] < 0):
             raise EvreidError(f"on-the-fly events: frames {need[row_of[need] < 0].tolist()} "
                               f"were not given")
@@ -453,7 +449,7 @@ class OnTheFlyEvents:
         saturated = np.zeros(1, np.int64)
         out = np.empty((T, bins, 2, npix), dtype)
         if self.start_states == "anchored":   # the pool values, anchored where they may be
-            anchored = self._scratch(T * npix)
+            anchored = np.empty(T * npix)
             _anchored_pool(anchored, phase, offsets, stack, row_of, indices, times,
                            self._table, params.phase, params.leak, params.cp, params.cm,
                            params.icp, params.icm, int(warmup), np.empty(npix))
